@@ -1,0 +1,45 @@
+"""The Celery app. Configured from Django settings (CELERY_* names); request ids ride along in headers."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.signals import before_task_publish, task_postrun, task_prerun
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchhub.settings.local")
+
+app = Celery("benchhub")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+REQUEST_ID_HEADER = "benchhub_request_id"
+
+
+@before_task_publish.connect
+def _attach_request_id(headers: dict | None = None, **_: object) -> None:
+    from benchhub.request_context import get_request_id
+
+    request_id = get_request_id()
+    if headers is not None and request_id:
+        headers[REQUEST_ID_HEADER] = request_id
+
+
+@task_prerun.connect
+def _restore_request_id(task=None, **_: object) -> None:
+    from benchhub.request_context import set_request_id
+
+    if task is None:
+        return
+    # Protocol 2 exposes custom message headers as attributes of the request context.
+    request_id = getattr(task.request, REQUEST_ID_HEADER, None) or (task.request.headers or {}).get(
+        REQUEST_ID_HEADER
+    )
+    set_request_id(request_id or f"task-{task.request.id}")
+
+
+@task_postrun.connect
+def _clear_request_id(**_: object) -> None:
+    from benchhub.request_context import set_request_id
+
+    set_request_id(None)

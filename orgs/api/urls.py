@@ -1,0 +1,11 @@
+from django.urls import path
+
+from orgs.api import views
+
+urlpatterns = [
+    path("me/", views.MeView.as_view(), name="me"),
+    path("auth/token/", views.TokenView.as_view(), name="auth-token"),
+    path("api-keys/", views.ApiKeyListCreateView.as_view(), name="api-keys"),
+    path("api-keys/<int:key_id>/revoke/", views.ApiKeyRevokeView.as_view(), name="api-key-revoke"),
+    path("members/", views.MemberListCreateView.as_view(), name="members"),
+]
