@@ -9,7 +9,8 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -80,3 +81,12 @@ def readyz(request: HttpRequest) -> JsonResponse:
     if failing:
         body["failing"] = failing
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+@never_cache
+@require_GET
+def status_banner(request: HttpRequest) -> HttpResponse:
+    """HTMX fragment for the dashboard: empty when ready, a banner naming what is degraded otherwise."""
+    healthy, checks = run_checks()
+    failing = [name for name, result in checks.items() if result["status"] != "ok"]
+    return render(request, "partials/degraded_banner.html", {"healthy": healthy, "failing": failing})

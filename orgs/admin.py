@@ -35,7 +35,7 @@ class OrganizationAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
         qs = super().get_queryset(request)
-        return qs if request.user.is_superuser else qs & administered_orgs(request)
+        return qs if request.user.is_superuser else qs.filter(pk__in=administered_orgs(request).values("pk"))
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser or administered_orgs(request).exists()

@@ -78,7 +78,7 @@ def _scope_choices(queryset: models.QuerySet, request: HttpRequest) -> models.Qu
     from orgs.models import Organization, User
 
     if queryset.model is Organization:
-        return queryset & administered_orgs(request)
+        return queryset.filter(pk__in=administered_orgs(request).values("pk"))
     if queryset.model is User:
         return queryset.filter(memberships__org__in=administered_orgs(request)).distinct()
     if getattr(queryset.model, "ORG_LOOKUP", None):

@@ -11,7 +11,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "benchhub.api.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "benchhub.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "benchhub.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["benchhub.api.throttling.OrgRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"org": "6000/min"},
