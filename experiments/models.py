@@ -234,6 +234,9 @@ class RunChunk(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "index"], name="runchunk_unique_run_index")]
         indexes = [models.Index(fields=["status", "lease_expires_at"], name="runchunk_status_lease_idx")]
 
+    def __str__(self) -> str:
+        return f"run {self.run_id} chunk {self.index} ({self.status})"
+
 
 class TaskInstance(models.Model):
     """One case inside one run."""
@@ -247,6 +250,9 @@ class TaskInstance(models.Model):
     class Meta:
         ordering = ["run", "position"]
         constraints = [models.UniqueConstraint(fields=["run", "case"], name="taskinstance_unique_run_case")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} case {self.case_id}"
 
 
 class AttemptStatus(models.TextChoices):

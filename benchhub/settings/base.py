@@ -143,6 +143,12 @@ BENCHHUB_API_KEY_PREFIX = "bh"
 # JWT login for programs that would rather not hold a long-lived key.
 BENCHHUB_JWT_TTL_SECONDS = env.int("BENCHHUB_JWT_TTL_SECONDS", default=3600)
 
+# Provider gateway: Redis key namespace of the shared limiter/breaker (versioned, so a change of
+# format never reads old state), and how long a process trusts its copy of an org's policy.
+BENCHHUB_PROVIDER_KEY_PREFIX = env.str("BENCHHUB_PROVIDER_KEY_PREFIX", default="bh:providers:v1")
+BENCHHUB_PROVIDER_CONTEXT_TTL = env.float("BENCHHUB_PROVIDER_CONTEXT_TTL", default=2.0)
+
 from .components.celery import *  # noqa: E402,F403
 from .components.drf import *  # noqa: E402,F403
 from .components.logging import *  # noqa: E402,F403
+from .components.runs import *  # noqa: E402,F403
