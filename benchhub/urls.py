@@ -6,6 +6,7 @@ from benchhub import health
 
 api_v1 = [
     path("", include("orgs.api.urls")),
+    path("", include("leaderboards.api.urls")),
 ]
 
 urlpatterns = [
@@ -17,5 +18,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("", include("leaderboards.urls")),
     path("", include("orgs.urls")),
 ]

@@ -96,6 +96,9 @@ class CompletionResult:
     retries: int = 0
     errors: tuple[CallError, ...] = ()  # every error seen on the way to this result
     cache_hit: bool = False
+    # What the provider said about its own limits (remaining requests/tokens, seconds to reset).
+    rate_limit: dict[str, float] | None = None
+    model: str = ""  # the model that answered, as the provider names it
 
 
 class ProviderError(Exception):
@@ -112,6 +115,7 @@ class ProviderError(Exception):
         retries: int = 0,
         errors: tuple[CallError, ...] = (),
         raw: dict[str, Any] | None = None,
+        rate_limit: dict[str, float] | None = None,
     ) -> None:
         super().__init__(message)
         self.type = ErrorType(type)
@@ -122,6 +126,16 @@ class ProviderError(Exception):
         self.retries = retries
         self.errors = errors
         self.raw = raw
+        self.rate_limit = rate_limit
+
+    def with_history(self, *, retries: int, errors: tuple[CallError, ...]) -> ProviderError:
+        """The same error carrying the gateway's retry count and every error seen."""
+        self.retries = retries
+        self.errors = errors
+        return self
+
+    def as_call_error(self) -> CallError:
+        return CallError(type=self.type, message=self.message, status_code=self.status_code)
 
     def as_dict(self) -> dict[str, Any]:
         return {"type": str(self.type), "message": self.message, "retries": self.retries}
@@ -132,7 +146,7 @@ class Endpoint:
     """Where and how to call one provider for one org: resolved from the org's credential."""
 
     provider: ProviderKind
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never in a repr, a log line or a traceback
     base_url: str | None = None
     api_version: str | None = None
     deployments: dict[str, str] = field(default_factory=dict)  # Azure: model -> deployment
@@ -146,3 +160,31 @@ class ProviderAdapter(Protocol):
     kind: ProviderKind
 
     async def complete(self, endpoint: Endpoint, request: CompletionRequest) -> CompletionResult: ...
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    """Vectors for a list of inputs, in input order, with usage and cost like a completion."""
+
+    vectors: tuple[tuple[float, ...], ...]
+    usage: Usage
+    latency_ms: float
+    cost_usd: Decimal | None = None
+    model: str = ""
+    provider_request_id: str | None = None
+    retries: int = 0
+
+
+class EmbeddingAdapter(Protocol):
+    """Adapters that can embed implement this beside `ProviderAdapter`."""
+
+    async def embed(self, endpoint: Endpoint, model: str, inputs: list[str], timeout: float | None) -> EmbeddingResult: ...
+
+
+# Keys of `CompletionRequest.extra` the gateway and the mock provider consume themselves; every
+# other key is passed on to the provider's API body as it is.
+GATEWAY_EXTRA_PREFIXES: tuple[str, ...] = ("mock_", "retry_", "gateway_")
+
+
+def passthrough_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in extra.items() if not k.startswith(GATEWAY_EXTRA_PREFIXES)}

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from leaderboards.api import views
+
+urlpatterns = [
+    path("runs/<int:run_id>/leaderboard/", views.RunLeaderboardView.as_view(), name="run-leaderboard"),
+    path("runs/<int:run_id>/pairwise/", views.RunPairwiseView.as_view(), name="run-pairwise"),
+    path("runs/<int:run_id>/compare/", views.RunCompareView.as_view(), name="run-compare"),
+    path("runs/<int:run_id>/export/", views.RunExportView.as_view(), name="run-export"),
+    path("experiments/<int:experiment_id>/leaderboard/", views.ExperimentLeaderboardView.as_view(),
+         name="experiment-leaderboard"),
+    path("experiments/<int:experiment_id>/trends/", views.ExperimentTrendsView.as_view(), name="experiment-trends"),
+    path("datasets/<int:dataset_id>/leaderboard/", views.DatasetLeaderboardView.as_view(), name="dataset-leaderboard"),
+    path("datasets/<int:dataset_id>/trends/", views.DatasetTrendsView.as_view(), name="dataset-trends"),
+]

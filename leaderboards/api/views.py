@@ -1,0 +1,227 @@
+"""API of the leaderboards app: run boards, head to head, pairwise ratings, export, cross-run boards, trends.
+
+Payloads are built by the selectors from persisted aggregates and cached whole, so the views
+return them as they come; the serializers below describe them in the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from evaluation.selectors import EXPORT_COLUMNS, attempt_rows_for_export
+from experiments.models import Run
+from leaderboards import selectors
+from orgs.permissions import org_context
+from orgs.scoping import get_for_org
+
+_THRESHOLD = OpenApiParameter(
+    "low_sample", int, description="Flag arms with fewer cases than this (default: the server setting)."
+)
+_PROFILE = OpenApiParameter(
+    "evaluator_profile", str,
+    description="Evaluator profile version whose scores the evaluator board combines (default: the latest).",
+)
+
+
+class BoardRowSerializer(serializers.Serializer):
+    arm = serializers.CharField()
+    n = serializers.IntegerField(help_text="Attempts counted.")
+    cases = serializers.IntegerField(help_text="Distinct cases counted (the unit of the bootstrap).")
+    value = serializers.FloatField(allow_null=True)
+    ci_low = serializers.FloatField(allow_null=True, help_text="95% lower bound.")
+    ci_high = serializers.FloatField(allow_null=True, help_text="95% upper bound.")
+    rank = serializers.IntegerField(allow_null=True, help_text="1 + arms whose bounds clear this arm's.")
+    low_sample = serializers.BooleanField()
+
+
+class BoardsSerializer(serializers.Serializer):
+    quality = BoardRowSerializer(many=True, help_text="Mean rule score; extra: pass_rate, pass_ci_low/high.")
+    speed = BoardRowSerializer(many=True, help_text="Latency p50 ms; extra: p90/p95/p99, ttft_p50, tokens_per_second.")
+    cost = BoardRowSerializer(many=True, help_text="USD per attempt; status 'unpriced' rows have no value or rank.")
+    evaluator = BoardRowSerializer(many=True, help_text="Mean evaluator score; empty until the evaluator scores.")
+
+
+def _threshold(request: Request) -> int | None:
+    raw = request.query_params.get("low_sample")
+    if raw is None:
+        return None
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        raise serializers.ValidationError({"low_sample": "An integer is required."}) from None
+
+
+class RunLeaderboardView(APIView):
+    class OutputSerializer(BoardsSerializer):
+        run = serializers.IntegerField()
+        state = serializers.ChoiceField(choices=["partial", "final"])
+        version = serializers.IntegerField()
+        computed_at = serializers.DateTimeField()
+        evaluator_profile = serializers.CharField(allow_null=True)
+        frontier = serializers.ListField(child=serializers.DictField())
+        failures = serializers.DictField(help_text="Failed attempts by error type and by arm.")
+
+    @extend_schema(parameters=[_THRESHOLD], responses=OutputSerializer)
+    def get(self, request: Request, run_id: int) -> Response:
+        return Response(selectors.run_leaderboard_get(
+            org=org_context(request).org, run_id=run_id, threshold=_threshold(request)))
+
+
+class RunPairwiseView(APIView):
+    class OutputSerializer(serializers.Serializer):
+        arms = serializers.ListField(child=serializers.CharField())
+        wins = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+        ties = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+        win_rate = serializers.ListField(child=serializers.ListField(child=serializers.FloatField(allow_null=True)))
+        ratings = serializers.ListField(child=serializers.DictField(), help_text="Bradley–Terry, Elo scale, 95% bounds.")
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request, run_id: int) -> Response:
+        return Response(selectors.run_pairwise_get(org=org_context(request).org, run_id=run_id))
+
+
+class RunCompareView(APIView):
+    class InputSerializer(serializers.Serializer):
+        a = serializers.CharField(help_text="Arm label (provider:model[#N]) or arm id.")
+        b = serializers.CharField()
+
+    class OutputSerializer(serializers.Serializer):
+        a = serializers.CharField()
+        b = serializers.CharField()
+        wins = serializers.IntegerField()
+        losses = serializers.IntegerField()
+        ties = serializers.IntegerField()
+        n = serializers.IntegerField()
+        win_rate = serializers.FloatField(allow_null=True, help_text="wins / (wins + losses), Wilson bounds.")
+        ci_low = serializers.FloatField(allow_null=True)
+        ci_high = serializers.FloatField(allow_null=True)
+        p_value = serializers.FloatField(help_text="Two-sided exact sign test.")
+        mcnemar = serializers.DictField(allow_null=True)
+        cases = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(parameters=[InputSerializer], responses=OutputSerializer)
+    def get(self, request: Request, run_id: int) -> Response:
+        data = self.InputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        return Response(selectors.run_compare_get(org=org_context(request).org, run_id=run_id, **data.validated_data))
+
+
+class _CSVRenderer(BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):  # type: ignore[no-untyped-def]
+        return json.dumps(data).encode()
+
+
+class _JSONExportRenderer(JSONRenderer):
+    """Lets `?format=json` select JSON (DRF reads `format` as a renderer choice)."""
+
+
+def _csv_stream(rows: Iterator[dict]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        writer.writerow([json.dumps(v) if isinstance(v, dict | list) else ("" if v is None else v)
+                         for v in row.values()])
+        if buffer.tell() > 64 * 1024:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _json_stream(rows: Iterator[dict]) -> Iterator[str]:
+    yield "["
+    first = True
+    for row in rows:
+        yield ("" if first else ",") + json.dumps(row)
+        first = False
+    yield "]"
+
+
+class RunExportView(APIView):
+    renderer_classes = [_JSONExportRenderer, _CSVRenderer]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["csv", "json"])],
+        responses={(200, "text/csv"): str, (200, "application/json"): serializers.ListField(
+            child=serializers.DictField())},
+    )
+    def get(self, request: Request, run_id: int):  # type: ignore[no-untyped-def]
+        run = get_for_org(Run.objects.only("id", "org_id"), org_context(request).org, pk=run_id)
+        fmt = request.query_params.get("format", "json")
+        rows = attempt_rows_for_export(run_id=run.pk)
+        if fmt == "csv":
+            response = StreamingHttpResponse(_csv_stream(rows), content_type="text/csv")
+        else:
+            response = StreamingHttpResponse(_json_stream(rows), content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-attempts.{fmt}"'
+        return response
+
+    def handle_exception(self, exc):  # type: ignore[no-untyped-def]
+        # Errors stay in the JSON envelope even when the caller asked for CSV.
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = "application/json"
+        return super().handle_exception(exc)
+
+
+class CrossRunSerializer(BoardsSerializer):
+    runs = serializers.ListField(child=serializers.IntegerField())
+    evaluator_profile = serializers.CharField(allow_null=True)
+    evaluator_profiles = serializers.ListField(child=serializers.CharField())
+    frontier = serializers.ListField(child=serializers.DictField())
+
+
+class ExperimentLeaderboardView(APIView):
+    @extend_schema(parameters=[_THRESHOLD, _PROFILE], responses=CrossRunSerializer)
+    def get(self, request: Request, experiment_id: int) -> Response:
+        return Response(selectors.experiment_leaderboard_get(
+            org=org_context(request).org, experiment_id=experiment_id,
+            evaluator_profile=request.query_params.get("evaluator_profile"), threshold=_threshold(request)))
+
+
+class DatasetLeaderboardView(APIView):
+    class InputSerializer(serializers.Serializer):
+        since = serializers.DateTimeField(required=False, help_text="Runs that ended at or after this time.")
+        until = serializers.DateTimeField(required=False, help_text="Runs that ended before this time.")
+        evaluator_profile = serializers.CharField(required=False)
+        low_sample = serializers.IntegerField(required=False, min_value=0)
+
+    @extend_schema(parameters=[InputSerializer], responses=CrossRunSerializer)
+    def get(self, request: Request, dataset_id: int) -> Response:
+        data = self.InputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        return Response(selectors.dataset_leaderboard_get(
+            org=org_context(request).org, dataset_id=dataset_id, evaluator_profile=v.get("evaluator_profile"),
+            since=v.get("since"), until=v.get("until"), threshold=v.get("low_sample")))
+
+
+class TrendsSerializer(serializers.Serializer):
+    arms = serializers.ListField(child=serializers.DictField(), help_text=(
+        "Per arm: points (run, at, quality, speed, cost) oldest first; evaluator points by profile version."))
+
+
+class ExperimentTrendsView(APIView):
+    @extend_schema(responses=TrendsSerializer)
+    def get(self, request: Request, experiment_id: int) -> Response:
+        return Response(selectors.trends_get(org=org_context(request).org, experiment_id=experiment_id))
+
+
+class DatasetTrendsView(APIView):
+    @extend_schema(responses=TrendsSerializer)
+    def get(self, request: Request, dataset_id: int) -> Response:
+        return Response(selectors.trends_get(org=org_context(request).org, dataset_id=dataset_id))

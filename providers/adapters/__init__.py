@@ -1,0 +1,1 @@
+"""One module per vendor; only these modules import vendor SDKs."""

@@ -1,0 +1,41 @@
+"""The Redis connection the limiter, breaker and in-flight collapse share across Celery workers.
+
+None without REDIS_URL: then each falls back to an in-process implementation (the embedded default
+runs everything in one process, so in-process state is the shared state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+from django.conf import settings
+from redis.asyncio import Redis
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = weakref.WeakKeyDictionary()
+
+
+def redis_url() -> str:
+    return getattr(settings, "BENCHHUB_PROVIDER_REDIS_URL", None) or settings.REDIS_URL
+
+
+def redis_client() -> Redis | None:
+    """This loop's client (a redis.asyncio pool is bound to the loop it runs on)."""
+    url = redis_url()
+    if not url:
+        return None
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = _clients[loop] = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    return client
+
+
+async def close_loop_client() -> None:
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
+
+
+def key(*parts: object) -> str:
+    return ":".join([settings.BENCHHUB_PROVIDER_KEY_PREFIX, *(str(p) for p in parts)])

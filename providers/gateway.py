@@ -1,0 +1,272 @@
+"""The one way any part of BenchHub calls a model.
+
+`acomplete` (async) / `complete` (sync) run one call through: the org's allowlist (checked at every
+call), its credential, the response cache, the circuit breaker, the shared limiter, one adapter
+try at a time with retries (capped exponential backoff, full jitter, Retry-After, a total
+deadline), pricing, metrics and one structured log line. Every failure is a `ProviderError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from asgiref.sync import async_to_sync, sync_to_async
+
+from benchhub.request_context import get_request_id
+from providers import backend, metrics
+from providers.adapters.pool import close_loop_clients
+from providers.breaker import BreakerConfig, breaker_admit, breaker_record
+from providers.cache import cache_enabled, cache_key, cached_call
+from providers.context import CallContext, context_load
+from providers.interface import (
+    CallError,
+    CompletionRequest,
+    CompletionResult,
+    EmbeddingResult,
+    ErrorType,
+    ProviderError,
+    ProviderKind,
+)
+from providers.limits import LimitConfig, estimate_tokens, limited
+from providers.policy import rules_allow
+from providers.pricing import call_cost
+from providers.registry import adapter_for
+from providers.retry import RetryPolicy, retry_policy
+
+logger = logging.getLogger("benchhub.providers.calls")
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT_S = 60.0
+LEASE_MARGIN_S = 30.0  # a concurrency slot outlives its call's timeout by this much, then frees itself
+
+
+def _kind(provider: str) -> ProviderKind:
+    try:
+        return ProviderKind(provider)
+    except ValueError:
+        raise ProviderError(ErrorType.BAD_REQUEST, f"unknown provider {provider!r}") from None
+
+
+def _check_policy(context: CallContext, model: str) -> None:
+    if not rules_allow(list(context.rules), provider=context.provider.value, model=model):
+        raise ProviderError(
+            ErrorType.POLICY_DENIED,
+            f"the organisation's allowlist does not allow {context.provider.value}:{model}",
+        )
+
+
+def _check_endpoint(context: CallContext) -> None:
+    if context.endpoint is None:
+        raise ProviderError(ErrorType.AUTH, f"the organisation has no credential for {context.provider.value}")
+
+
+async def _load(org_id: int, provider: str) -> CallContext:
+    return await sync_to_async(context_load)(org_id=org_id, provider=provider)
+
+
+def policy_check(*, org_id: int, provider: str, model: str) -> None:
+    """Raise `policy_denied` unless the org's allowlist allows this provider and model."""
+    _check_policy(context_load(org_id=org_id, provider=_kind(provider).value), model)
+
+
+def endpoint_check(*, org_id: int, provider: str) -> None:
+    """Raise `auth` when the org has no usable credential for `provider` (`mock` needs none)."""
+    _check_endpoint(context_load(org_id=org_id, provider=_kind(provider).value))
+
+
+async def acomplete(
+    *,
+    org_id: int,
+    provider: str,
+    request: CompletionRequest,
+    purpose: str = "benchmark",
+    use_cache: bool | None = None,
+) -> CompletionResult:
+    kind = _kind(provider)
+    started = time.perf_counter()
+    status, error, result = "ok", None, None
+    try:
+        context = await _load(org_id, kind.value)
+        _check_policy(context, request.model)
+        _check_endpoint(context)
+        if cache_enabled(purpose=purpose, use_cache=use_cache, request=request):
+            key = cache_key(provider=kind.value, base_url=context.endpoint.base_url, request=request)
+            result = await cached_call(key, lambda: _call(context, request))
+            metrics.CACHE.labels(kind.value, request.model, "hit" if result.cache_hit else "miss").inc()
+        else:
+            result = await _call(context, request)
+        return result
+    except ProviderError as exc:
+        status, error = "error", exc
+        raise
+    finally:
+        _observe(org_id, kind.value, request, purpose, started, status, result, error)
+
+
+async def _call(context: CallContext, request: CompletionRequest) -> CompletionResult:
+    endpoint = context.endpoint
+    assert endpoint is not None
+    adapter = adapter_for(context.provider.value)
+    timeout = request.timeout or float(endpoint.config.get("timeout") or DEFAULT_TIMEOUT_S)
+    request = dataclasses.replace(request, timeout=timeout)
+    prompt_chars = len(request.system or "") + sum(len(m.content) for m in request.messages)
+    result, errors = await _resilient(
+        context, model=request.model, policy=retry_policy(org_retry=context.retry, request=request),
+        timeout=timeout, estimated=estimate_tokens(prompt_chars, request.max_tokens),
+        attempt=lambda: _one_try(adapter, endpoint, request, timeout),
+    )
+    cost = call_cost(
+        provider=context.provider.value, model=request.model, usage=result.usage, overrides=context.price_rules,
+        unpriced=bool(request.extra.get("mock_unpriced")),
+    )
+    return dataclasses.replace(result, cost_usd=cost, retries=len(errors), errors=tuple(errors))
+
+
+async def _resilient(
+    context: CallContext, *, model: str, policy: RetryPolicy, timeout: float, estimated: int,
+    attempt: Callable[[], Awaitable[Any]],
+) -> tuple[Any, list[CallError]]:
+    """Tries until success, a deterministic error, the retry cap or the deadline.
+
+    Each try passes the breaker, then holds a limiter slot; its outcome feeds both. Returns the
+    result and every error seen before it; raises the last error with that history.
+    """
+    endpoint = context.endpoint
+    assert endpoint is not None
+    limits = LimitConfig.from_endpoint_config(endpoint.config)
+    breaker = BreakerConfig.from_endpoint_config(endpoint.config)
+    deadline = time.monotonic() + policy.deadline_s
+    errors: list[CallError] = []
+    org_id, provider = context.org_id, context.provider.value
+    while True:
+        try:
+            await breaker_admit(org_id=org_id, provider=provider)
+            async with limited(
+                org_id=org_id, provider=provider, config=limits,
+                estimated_tokens=estimated, lease_s=timeout + LEASE_MARGIN_S,
+            ) as permit:
+                try:
+                    result = await attempt()
+                except ProviderError as exc:
+                    await permit.report(
+                        ok=False, rate_limited=exc.type == ErrorType.RATE_LIMITED and exc.retryable,
+                        retry_after=exc.retry_after, tokens_used=0,
+                    )
+                    await breaker_record(org_id=org_id, provider=provider, config=breaker, error=exc.type)
+                    raise
+                await permit.report(
+                    ok=True, rate_limit=getattr(result, "rate_limit", None),
+                    tokens_used=result.usage.input_tokens + result.usage.output_tokens,
+                )
+                await breaker_record(org_id=org_id, provider=provider, config=breaker, error=None)
+                return result, errors
+        except ProviderError as exc:
+            errors.append(exc.as_call_error())
+            metrics.ERRORS.labels(provider, model, str(exc.type)).inc()
+            retries = len(errors) - 1
+            delay = policy.delay(retries + 1, exc.retry_after)
+            if not exc.retryable or retries >= policy.max_retries or time.monotonic() + delay > deadline:
+                raise exc.with_history(retries=retries, errors=tuple(errors)) from None
+            metrics.RETRIES.labels(provider, model).inc()
+            await asyncio.sleep(delay)
+
+
+async def _one_try(adapter: Any, endpoint: Any, request: CompletionRequest, timeout: float) -> CompletionResult:
+    try:
+        # The SDK's own timeout bounds each read; this bounds the whole try (a slow-drip stream).
+        async with asyncio.timeout(timeout + 1.0):
+            return await adapter.complete(endpoint, request)
+    except TimeoutError:
+        raise ProviderError(ErrorType.TIMEOUT, f"{endpoint.provider}: no complete answer within {timeout}s") from None
+
+
+def _observe(
+    org_id: int, provider: str, request: CompletionRequest, purpose: str, started: float,
+    status: str, result: CompletionResult | None, error: ProviderError | None,
+) -> None:
+    """Metrics and the one log line of this call. Never the secret; the prompt only at DEBUG."""
+    elapsed = time.perf_counter() - started
+    model = request.model
+    metrics.CALLS.labels(provider, model, status).inc()
+    metrics.CALL_LATENCY.labels(provider, model, status).observe(elapsed)
+    fields: dict[str, Any] = {
+        "event": "provider_call", "org_id": org_id, "provider": provider, "model": model, "purpose": purpose,
+        "status": status, "latency_ms": round(elapsed * 1000, 1), "request_id": get_request_id() or "-",
+    }
+    if result is not None:
+        metrics.TOKENS.labels(provider, model, "input").inc(result.usage.input_tokens)
+        metrics.TOKENS.labels(provider, model, "output").inc(result.usage.output_tokens)
+        if result.cost_usd is not None:
+            metrics.COST.labels(provider, model).inc(float(result.cost_usd))
+        elif not result.cache_hit:
+            metrics.UNPRICED.labels(provider, model).inc()
+        fields.update(
+            retries=result.retries, input_tokens=result.usage.input_tokens, output_tokens=result.usage.output_tokens,
+            cost_usd=None if result.cost_usd is None else str(result.cost_usd), cost_unknown=result.cost_usd is None,
+            cache_hit=result.cache_hit, ttft_ms=result.ttft_ms, provider_request_id=result.provider_request_id,
+            error_type=None,
+        )
+    if error is not None:
+        fields.update(error_type=str(error.type), retries=error.retries, error=error.message)
+    logger.info("provider_call", extra=fields)
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("provider_call prompt", extra={"messages": [m.content for m in request.messages]})
+
+
+def complete(
+    *,
+    org_id: int,
+    provider: str,
+    request: CompletionRequest,
+    purpose: str = "benchmark",
+    use_cache: bool | None = None,
+) -> CompletionResult:
+    """Sync wrapper for views, commands and Celery tasks (not from inside a running event loop)."""
+    return _run_sync(
+        lambda: acomplete(org_id=org_id, provider=provider, request=request, purpose=purpose, use_cache=use_cache)
+    )
+
+
+def _run_sync(make: Callable[[], Awaitable[T]]) -> T:
+    """Run one gateway coroutine from sync code, on the calling thread's DB connection."""
+
+    async def run() -> T:
+        try:
+            return await make()
+        finally:
+            # async_to_sync runs each call on a fresh loop; its pools die with it, so close them cleanly.
+            await close_loop_clients()
+            await backend.close_loop_client()
+
+    return async_to_sync(run)()
+
+
+async def aembed(*, org_id: int, provider: str, model: str, inputs: list[str], timeout: float | None = None) -> EmbeddingResult:
+    """Vectors for `inputs` through the same policy, credential, breaker, limits and retries."""
+    kind = _kind(provider)
+    context = await _load(org_id, kind.value)
+    _check_policy(context, model)
+    _check_endpoint(context)
+    adapter = adapter_for(kind.value)
+    if not hasattr(adapter, "embed"):
+        raise ProviderError(ErrorType.BAD_REQUEST, f"{kind.value} offers no embeddings")
+    endpoint = context.endpoint
+    assert endpoint is not None
+    timeout = timeout or float(endpoint.config.get("timeout") or DEFAULT_TIMEOUT_S)
+    result, errors = await _resilient(
+        context, model=model, policy=retry_policy(org_retry=context.retry, request=CompletionRequest(model=model, messages=())),
+        timeout=timeout, estimated=estimate_tokens(sum(len(t) for t in inputs), 0),
+        attempt=lambda: adapter.embed(endpoint, model, inputs, timeout),
+    )
+    cost = call_cost(provider=kind.value, model=model, usage=result.usage, overrides=context.price_rules)
+    return dataclasses.replace(result, cost_usd=cost, retries=len(errors))
+
+
+def embed(*, org_id: int, provider: str, model: str, inputs: list[str], timeout: float | None = None) -> EmbeddingResult:
+    """Sync wrapper of `aembed`."""
+    return _run_sync(lambda: aembed(org_id=org_id, provider=provider, model=model, inputs=inputs, timeout=timeout))

@@ -1,0 +1,288 @@
+"""Per (org, provider) limits shared by every Celery worker: concurrency, requests/min, tokens/min.
+
+- Concurrency: a Redis sorted set of leases (member = call token, score = lease expiry), so a slot
+  held by a killed worker frees itself when its lease runs out.
+- Requests and tokens per minute: token buckets (capacity = the per-minute limit, refilled
+  continuously); a call beyond the budget *waits* for it instead of failing.
+- Adaptive: a 429 halves the effective concurrency and pauses every worker of that org+provider
+  until the provider's Retry-After; `x-ratelimit-remaining-requests: 0` pauses until its reset
+  *before* a 429 is earned. The cap then grows back by one slot per 5 clean calls (additive, not
+  ×1.5, so it does not overshoot straight into the next 429) up to the configured maximum.
+Without REDIS_URL the same algorithms run in-process (`_LocalStore`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from providers import backend, metrics
+
+GROW_AFTER_SUCCESSES = 5
+ADAPTIVE_TTL_S = 600  # an adapted cap is forgotten after 10 minutes without another 429
+POLL_S = 0.02
+
+
+@dataclass(frozen=True)
+class LimitConfig:
+    max_concurrency: int = 0  # 0: no cap until a 429 teaches one
+    rpm: int = 0
+    tpm: int = 0
+
+    @classmethod
+    def from_endpoint_config(cls, config: dict[str, Any]) -> LimitConfig:
+        def positive(name: str) -> int:
+            try:
+                return max(0, int(config.get(name) or 0))
+            except (TypeError, ValueError):
+                return 0
+
+        return cls(max_concurrency=positive("max_concurrency"), rpm=positive("rpm"), tpm=positive("tpm"))
+
+
+_ACQUIRE = """
+local slots, cap_key, cooldown_key = KEYS[1], KEYS[2], KEYS[3]
+local now, lease_until, token, max = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
+local cooldown = tonumber(redis.call('GET', cooldown_key) or '0')
+if now < cooldown then return tostring(cooldown - now) end
+local cap = tonumber(redis.call('GET', cap_key) or max)
+if cap == 0 or redis.call('ZCARD', slots) < math.floor(cap) then
+  redis.call('ZADD', slots, lease_until, token)
+  redis.call('EXPIRE', slots, 3600)
+  return '0'
+end
+return '-1'
+"""
+
+_BUCKET = """
+local key, capacity, rate, amount, now, force = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1'
+local state = redis.call('HMGET', key, 'tokens', 'ts')
+local tokens, ts = tonumber(state[1] or capacity), tonumber(state[2] or now)
+tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+local wait = 0
+if force or tokens >= amount then tokens = tokens - amount else wait = (amount - tokens) / rate end
+redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('EXPIRE', key, 3600)
+return tostring(wait)
+"""
+
+_ON_429 = """
+local slots, cap_key, cooldown_key, ok_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local now, pause, max, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local cap = tonumber(redis.call('GET', cap_key) or '0')
+if cap == 0 then cap = (max > 0) and max or math.max(1, redis.call('ZCARD', slots)) end
+local new_cap = math.max(1, math.floor(cap / 2))
+redis.call('SET', cap_key, new_cap, 'EX', ttl)
+local pause_end = now + pause
+if pause_end > tonumber(redis.call('GET', cooldown_key) or '0') then redis.call('SET', cooldown_key, pause_end, 'EX', math.ceil(pause) + 1) end
+redis.call('SET', ok_key, 0, 'EX', ttl)
+return new_cap
+"""
+
+_ON_OK = """
+local cap_key, cooldown_key, ok_key = KEYS[1], KEYS[2], KEYS[3]
+local now, max, grow_after, pause = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if pause > 0 then
+  local pause_end = now + pause
+  if pause_end > tonumber(redis.call('GET', cooldown_key) or '0') then redis.call('SET', cooldown_key, pause_end, 'EX', math.ceil(pause) + 1) end
+end
+local cap = redis.call('GET', cap_key)
+if not cap then return 0 end
+if redis.call('INCR', ok_key) < grow_after then return tonumber(cap) end
+redis.call('SET', ok_key, 0, 'KEEPTTL')
+local new_cap = tonumber(cap) + 1
+if max > 0 and new_cap >= max then redis.call('DEL', cap_key) return max end
+redis.call('SET', cap_key, new_cap, 'KEEPTTL')
+return new_cap
+"""
+
+
+class _LocalStore:
+    """The same algorithms as the Lua scripts, for one process (threads and event loops alike)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.slots: dict[str, dict[str, float]] = {}
+        self.values: dict[str, float] = {}
+        self.buckets: dict[str, tuple[float, float]] = {}
+
+    def acquire(self, names: tuple[str, str, str], now: float, lease_until: float, token: str, maximum: int) -> float:
+        slots_name, cap_name, cooldown_name = names
+        with self.lock:
+            slots = self.slots.setdefault(slots_name, {})
+            for held, expiry in list(slots.items()):
+                if expiry <= now:
+                    del slots[held]
+            cooldown = self.values.get(cooldown_name, 0.0)
+            if now < cooldown:
+                return cooldown - now
+            cap = self.values.get(cap_name, float(maximum))
+            if cap == 0 or len(slots) < math.floor(cap):
+                slots[token] = lease_until
+                return 0.0
+            return -1.0
+
+    def release(self, slots_name: str, token: str) -> None:
+        with self.lock:
+            self.slots.get(slots_name, {}).pop(token, None)
+
+    def bucket(self, name: str, capacity: float, rate: float, amount: float, now: float, force: bool) -> float:
+        with self.lock:
+            tokens, ts = self.buckets.get(name, (capacity, now))
+            tokens = min(capacity, tokens + max(0.0, now - ts) * rate)
+            wait = 0.0
+            if force or tokens >= amount:
+                tokens -= amount
+            else:
+                wait = (amount - tokens) / rate
+            self.buckets[name] = (tokens, now)
+            return wait
+
+    def on_429(self, names: tuple[str, str, str, str], now: float, pause: float, maximum: int) -> float:
+        slots_name, cap_name, cooldown_name, ok_name = names
+        with self.lock:
+            cap = self.values.get(cap_name) or (maximum or max(1, len(self.slots.get(slots_name, {}))))
+            new_cap = max(1, math.floor(cap / 2))
+            self.values[cap_name] = new_cap
+            self.values[cooldown_name] = max(self.values.get(cooldown_name, 0.0), now + pause)
+            self.values[ok_name] = 0
+            return new_cap
+
+    def on_ok(self, names: tuple[str, str, str], now: float, maximum: int, pause: float) -> float:
+        cap_name, cooldown_name, ok_name = names
+        with self.lock:
+            if pause > 0:
+                self.values[cooldown_name] = max(self.values.get(cooldown_name, 0.0), now + pause)
+            if cap_name not in self.values:
+                return 0
+            self.values[ok_name] = self.values.get(ok_name, 0) + 1
+            if self.values[ok_name] < GROW_AFTER_SUCCESSES:
+                return self.values[cap_name]
+            self.values[ok_name] = 0
+            new_cap = self.values[cap_name] + 1
+            if maximum and new_cap >= maximum:
+                del self.values[cap_name]
+                return maximum
+            self.values[cap_name] = new_cap
+            return new_cap
+
+
+_local = _LocalStore()
+
+
+def _names(org_id: int, provider: str) -> dict[str, str]:
+    return {part: backend.key("limit", org_id, provider, part) for part in ("slots", "cap", "cooldown", "ok", "rpm", "tpm")}
+
+
+def estimate_tokens(prompt_chars: int, max_tokens: int | None) -> int:
+    """What a call may cost against TPM before it is made (corrected afterwards from usage)."""
+    return math.ceil(prompt_chars / 4) + (max_tokens or 256)
+
+
+async def _take(name: str, per_minute: int, amount: float) -> None:
+    """Wait until the bucket holds `amount` and take it. Never fails: waiting is the point."""
+    capacity = float(per_minute)
+    rate = capacity / 60.0
+    amount = min(float(amount), capacity)  # a request larger than the whole budget still goes, alone
+    client = backend.redis_client()
+    while True:
+        now = time.time()
+        if client is None:
+            wait = _local.bucket(name, capacity, rate, amount, now, False)
+        else:
+            wait = float(await client.eval(_BUCKET, 1, name, capacity, rate, amount, now, "0"))
+        if wait <= 0:
+            return
+        await asyncio.sleep(min(wait, 5.0) + random.uniform(0, 0.02))
+
+
+async def _charge(name: str, per_minute: int, amount: float) -> None:
+    """Correct a bucket after the fact (actual tokens minus the estimate); may go into debt."""
+    capacity = float(per_minute)
+    client = backend.redis_client()
+    now = time.time()
+    if client is None:
+        _local.bucket(name, capacity, capacity / 60.0, amount, now, True)
+    else:
+        await client.eval(_BUCKET, 1, name, capacity, capacity / 60.0, amount, now, "1")
+
+
+@dataclass
+class Permit:
+    """Held for one try; `report` feeds the outcome back into the adaptive limits."""
+
+    org_id: int
+    provider: str
+    config: LimitConfig
+    estimated_tokens: int
+
+    async def report(
+        self, *, ok: bool, rate_limited: bool = False, retry_after: float | None = None,
+        rate_limit: dict[str, float] | None = None, tokens_used: int | None = None,
+    ) -> None:
+        names = _names(self.org_id, self.provider)
+        client = backend.redis_client()
+        now = time.time()
+        if self.config.tpm and tokens_used is not None:
+            await _charge(names["tpm"], self.config.tpm, tokens_used - self.estimated_tokens)
+        if rate_limited:
+            pause = retry_after if retry_after is not None else 1.0
+            keys = (names["slots"], names["cap"], names["cooldown"], names["ok"])
+            if client is None:
+                _local.on_429(keys, now, pause, self.config.max_concurrency)
+            else:
+                await client.eval(_ON_429, 4, *keys, now, pause, self.config.max_concurrency, ADAPTIVE_TTL_S)
+            return
+        if not ok:
+            return
+        pause = 0.0
+        if rate_limit and rate_limit.get("remaining_requests") == 0:
+            pause = rate_limit.get("reset_requests_s") or 1.0
+        keys3 = (names["cap"], names["cooldown"], names["ok"])
+        if client is None:
+            _local.on_ok(keys3, now, self.config.max_concurrency, pause)
+        else:
+            await client.eval(_ON_OK, 3, *keys3, now, self.config.max_concurrency, GROW_AFTER_SUCCESSES, pause)
+
+
+@asynccontextmanager
+async def limited(
+    *, org_id: int, provider: str, config: LimitConfig, estimated_tokens: int, lease_s: float
+) -> AsyncIterator[Permit]:
+    """Wait for rate budget and a concurrency slot, hold the slot for the try, then release it."""
+    names = _names(org_id, provider)
+    started = time.monotonic()
+    if config.rpm:
+        await _take(names["rpm"], config.rpm, 1)
+    if config.tpm:
+        await _take(names["tpm"], config.tpm, estimated_tokens)
+    token = uuid.uuid4().hex
+    client = backend.redis_client()
+    slot_keys = (names["slots"], names["cap"], names["cooldown"])
+    while True:
+        now = time.time()
+        if client is None:
+            wait = _local.acquire(slot_keys, now, now + lease_s, token, config.max_concurrency)
+        else:
+            wait = float(await client.eval(_ACQUIRE, 3, *slot_keys, now, now + lease_s, token, config.max_concurrency))
+        if wait == 0:
+            break
+        await asyncio.sleep((min(wait, 5.0) if wait > 0 else POLL_S) + random.uniform(0, POLL_S))
+    metrics.LIMITER_WAIT.labels(provider).observe(time.monotonic() - started)
+    try:
+        yield Permit(org_id=org_id, provider=provider, config=config, estimated_tokens=estimated_tokens)
+    finally:
+        if client is None:
+            _local.release(names["slots"], token)
+        else:
+            # Shielded so a cancelled call still gives its slot back.
+            await asyncio.shield(client.zrem(names["slots"], token))

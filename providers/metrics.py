@@ -1,0 +1,28 @@
+"""Prometheus metrics for every gateway call, by provider and model (served at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CALL_LATENCY = Histogram(
+    "benchhub_provider_call_seconds", "Latency of gateway calls (all tries, excluding limiter waits)",
+    ["provider", "model", "status"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
+)
+CALLS = Counter("benchhub_provider_calls_total", "Gateway calls by outcome", ["provider", "model", "status"])
+ERRORS = Counter("benchhub_provider_errors_total", "Errors seen (every try), by type", ["provider", "model", "type"])
+RETRIES = Counter("benchhub_provider_retries_total", "Retries made by the gateway", ["provider", "model"])
+TOKENS = Counter("benchhub_provider_tokens_total", "Tokens used", ["provider", "model", "direction"])
+COST = Counter("benchhub_provider_cost_usd_total", "Cost in USD of priced calls", ["provider", "model"])
+UNPRICED = Counter("benchhub_provider_unpriced_calls_total", "Successful calls with no known price", ["provider", "model"])
+CACHE = Counter("benchhub_provider_cache_total", "Response cache lookups", ["provider", "model", "result"])
+BREAKER_STATE = Gauge(
+    "benchhub_provider_breaker_state", "Circuit breaker state seen by this process (0 closed, 1 half-open, 2 open)",
+    ["provider"],
+)
+LIMITER_WAIT = Histogram(
+    "benchhub_provider_limiter_wait_seconds", "Time spent waiting for a concurrency slot or rate budget",
+    ["provider"], buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 30, 60),
+)
+
+BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}

@@ -1,0 +1,50 @@
+"""Retry policy: capped exponential backoff with full jitter, honouring Retry-After, bounded twice.
+
+Bounded by a number of retries *and* a total deadline, so one identical 500 can never be retried
+for days. Defaults are the platform's; an org overrides them in `Organization.settings
+["provider_retry"]` and an arm in its config (`max_retries`, or `retry_*` keys in `extra`).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from providers.interface import CompletionRequest
+
+_rng = random.SystemRandom()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 3
+    base_delay_s: float = 0.5
+    max_delay_s: float = 20.0
+    deadline_s: float = 120.0  # across every try and every wait of one call
+
+    def delay(self, retry_number: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry `retry_number` (1-based)."""
+        ceiling = min(self.max_delay_s, self.base_delay_s * (2 ** (retry_number - 1)))
+        jittered = _rng.uniform(0, ceiling)
+        # The provider knows when it will take us again; waiting less would only earn another 429.
+        return max(jittered, retry_after) if retry_after is not None else jittered
+
+
+def _number(value: Any, default: float) -> float:
+    try:
+        return float(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
+def retry_policy(*, org_retry: dict[str, Any], request: CompletionRequest) -> RetryPolicy:
+    base = RetryPolicy()
+    merged = {**org_retry, **{k.removeprefix("retry_"): v for k, v in request.extra.items() if k.startswith("retry_")}}
+    max_retries = request.max_retries if request.max_retries is not None else merged.get("max_retries")
+    return RetryPolicy(
+        max_retries=max(0, int(_number(max_retries, base.max_retries))),
+        base_delay_s=max(0.0, _number(merged.get("base_delay_s"), base.base_delay_s)),
+        max_delay_s=max(0.0, _number(merged.get("max_delay_s"), base.max_delay_s)),
+        deadline_s=max(0.0, _number(merged.get("deadline_s"), base.deadline_s)),
+    )

@@ -1,0 +1,111 @@
+"""Writes for the provider gateway: credentials, the allowlist policy and price overrides."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+
+from orgs.models import Organization
+from providers import crypto
+from providers.context import context_invalidate
+from providers.interface import ProviderKind
+from providers.models import PriceOverride, ProviderCredential, ProviderPolicy
+from providers.policy import validate_rules
+
+# Providers that are not reachable without an endpoint of the org's own.
+BASE_URL_REQUIRED = frozenset({ProviderKind.LOCAL, ProviderKind.AZURE_OPENAI})
+# Providers that need no secret at all.
+KEYLESS = frozenset({ProviderKind.MOCK, ProviderKind.LOCAL})
+
+
+class CredentialInvalid(ValueError):
+    pass
+
+
+def credential_set(
+    *,
+    org: Organization,
+    provider: str,
+    api_key: str,
+    base_url: str | None = None,
+    api_version: str | None = None,
+    name: str = "",
+    config: dict[str, Any] | None = None,
+) -> ProviderCredential:
+    """Create or replace the org's credential for `provider`; the key is stored encrypted only."""
+    try:
+        kind = ProviderKind(provider)
+    except ValueError as exc:
+        raise CredentialInvalid(f"unknown provider {provider!r}") from exc
+    if not api_key and kind not in KEYLESS:
+        raise CredentialInvalid(f"{kind} needs an api_key")
+    if kind in BASE_URL_REQUIRED and not base_url:
+        raise CredentialInvalid(f"{kind} needs a base_url")
+    if kind == ProviderKind.AZURE_OPENAI and not api_version:
+        raise CredentialInvalid("azure_openai needs an api_version")
+    config = dict(config or {})
+    for limit in ("max_concurrency", "rpm", "tpm"):
+        if limit in config and config[limit] is not None and (not isinstance(config[limit], int) or config[limit] < 1):
+            raise CredentialInvalid(f"config.{limit} must be a positive integer")
+    with transaction.atomic():
+        credential, _ = ProviderCredential.objects.select_for_update().get_or_create(org=org, provider=kind.value)
+        credential.name = name or ""
+        credential.encrypted_api_key = crypto.encrypt(api_key) if api_key else ""
+        credential.api_key_last4 = api_key[-4:] if api_key else ""
+        credential.base_url = base_url or ""
+        credential.api_version = api_version or ""
+        credential.config = config
+        credential.full_clean(exclude=["org", "encrypted_api_key"])
+        credential.save()
+    context_invalidate(org_id=org.pk)
+    return credential
+
+
+def credential_delete(*, credential: ProviderCredential) -> None:
+    org_id = credential.org_id
+    credential.delete()
+    context_invalidate(org_id=org_id)
+
+
+def credential_rotate_all() -> int:
+    """Re-encrypt every stored secret under the newest key; returns how many were rewritten."""
+    count = 0
+    for credential in ProviderCredential.objects.exclude(encrypted_api_key="").iterator():
+        credential.encrypted_api_key = crypto.rotate(credential.encrypted_api_key)
+        credential.save(update_fields=["encrypted_api_key", "updated_at"])
+        count += 1
+    return count
+
+
+def policy_set(*, org: Organization, rules: list[dict[str, Any]]) -> ProviderPolicy:
+    """Replace the org's allowlist. This is the documented way to allow, e.g., `mock` for a demo org:
+    `policy_set(org=org, rules=[{"provider": "mock", "models": ["*"]}])`."""
+    clean = validate_rules(rules)
+    policy, _ = ProviderPolicy.objects.update_or_create(org=org, defaults={"rules": clean})
+    context_invalidate(org_id=org.pk)
+    return policy
+
+
+def price_override_set(
+    *,
+    org: Organization,
+    provider: str,
+    model: str,
+    input_per_mtok: Decimal,
+    output_per_mtok: Decimal,
+    cached_input_per_mtok: Decimal | None = None,
+) -> PriceOverride:
+    override, _ = PriceOverride.objects.update_or_create(
+        org=org,
+        provider=ProviderKind(provider).value,
+        model=model,
+        defaults={
+            "input_per_mtok": Decimal(input_per_mtok),
+            "output_per_mtok": Decimal(output_per_mtok),
+            "cached_input_per_mtok": None if cached_input_per_mtok is None else Decimal(cached_input_per_mtok),
+        },
+    )
+    context_invalidate(org_id=org.pk)
+    return override
