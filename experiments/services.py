@@ -411,6 +411,8 @@ def run_finalize(*, run_id: int) -> Run:
         run.started_at = run.started_at or run.finished_at
         run.save(update_fields=["done", "failed", "running", "status", "finished_at", "started_at", "updated_at"])
     logger.info("run finalized", extra={"run_id": run.pk, "status": run.status, "done": run.done})
+    from leaderboards.services import run_leaderboard_schedule  # final boards, after commit
+    run_leaderboard_schedule(run_id=run.pk)
     return run
 
 
