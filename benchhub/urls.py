@@ -6,6 +6,7 @@ from benchhub import health
 
 api_v1 = [
     path("", include("orgs.api.urls")),
+    path("", include("experiments.api.urls")),
     path("", include("leaderboards.api.urls")),
 ]
 
@@ -19,5 +20,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("", include("leaderboards.urls")),
+    path("", include("experiments.urls")),
     path("", include("orgs.urls")),
 ]

@@ -1,0 +1,308 @@
+"""REST API for datasets, experiments, runs and attempts (see shared/API.md for the field names)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from benchhub.api.errors import PayloadTooLarge, ValidationFailed
+from benchhub.api.pagination import paginated_response
+from experiments import selectors, services
+from experiments.models import Attempt, AttemptStatus, CaseKind, Dataset, Experiment, Run, RunStatus
+from orgs.permissions import org_context
+
+
+def run_html_url(run: Run, request: Request | None = None) -> str:
+    path = reverse("experiments:run-detail", args=[run.pk])
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+# --- shared output shapes ----------------------------------------------------------------------
+
+
+class DatasetOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Dataset
+        fields = ["id", "name", "version", "kind", "rows", "checksum", "source", "created_at"]
+
+
+class ArmSerializer(serializers.Serializer):
+    provider = serializers.CharField(max_length=32)
+    model = serializers.CharField(max_length=200)
+    config = serializers.DictField(required=False, default=dict)
+
+
+class ArmOutputSerializer(ArmSerializer):
+    id = serializers.IntegerField()
+    label = serializers.CharField()
+
+
+class ExperimentOutputSerializer(serializers.ModelSerializer):
+    arms = serializers.SerializerMethodField()
+    evaluator_profile = serializers.IntegerField(source="evaluator_profile_id", allow_null=True)
+    budget_usd = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=False, allow_null=True)
+
+    class Meta:
+        model = Experiment
+        fields = [
+            "id", "name", "dataset", "arms", "scorers", "evaluator_profile", "samples_per_case", "seed",
+            "budget_usd", "concurrency", "prompt_template", "created_at",
+        ]
+
+    def get_arms(self, experiment: Experiment) -> list[dict[str, Any]]:
+        # `arms` is prefetched by the selector: no query per experiment.
+        return [
+            {"id": a.id, "provider": a.provider, "model": a.model, "config": a.config, "label": a.label}
+            for a in experiment.arms.all()
+        ]
+
+
+class ProgressSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    running = serializers.IntegerField()
+
+
+def run_output(run: Run, request: Request | None = None, *, detail: bool = True) -> dict[str, Any]:
+    """The run as API.md names it. The counters are columns: reading them never counts attempts."""
+    data: dict[str, Any] = {
+        "id": run.pk,
+        "experiment": run.experiment_id,
+        "status": run.status,
+        "progress": {"total": run.total, "done": run.done, "failed": run.failed, "running": max(0, run.running)},
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "cancel_requested": run.cancel_requested_at is not None,
+        "stop_reason": run.stop_reason or None,
+        "message": run.message or None,
+        "spent_usd": float(run.spent_usd),
+        "html_url": run_html_url(run, request),
+    }
+    if detail:
+        data["snapshot"] = run.snapshot
+    return data
+
+
+class RunOutputSerializer(serializers.Serializer):
+    """Documents the shape of `run_output` for the schema."""
+
+    id = serializers.IntegerField()
+    experiment = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=RunStatus.values)
+    progress = ProgressSerializer()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    cancel_requested = serializers.BooleanField()
+    stop_reason = serializers.CharField(allow_null=True)
+    message = serializers.CharField(allow_null=True)
+    spent_usd = serializers.FloatField()
+    html_url = serializers.URLField()
+    snapshot = serializers.DictField(required=False)
+
+
+class AttemptOutputSerializer(serializers.ModelSerializer):
+    arm = serializers.CharField(source="arm.label")
+    case = serializers.CharField(source="task_instance.case.case_id")
+    usage = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    cost_usd = serializers.DecimalField(max_digits=14, decimal_places=8, coerce_to_string=False, allow_null=True)
+
+    class Meta:
+        model = Attempt
+        fields = [
+            "id", "run", "arm", "case", "sample", "status", "output", "patch", "validation", "scores",
+            "score_value", "passed", "evaluator_score", "usage", "cost_usd", "latency_ms", "ttft_ms", "error",
+            "retries", "errors", "provider_request_id", "queued_at", "started_at", "responded_at",
+            "validated_at", "scored_at",
+        ]
+
+    def get_usage(self, attempt: Attempt) -> dict[str, int]:
+        return {
+            "input_tokens": attempt.input_tokens,
+            "output_tokens": attempt.output_tokens,
+            "cached_tokens": attempt.cached_tokens,
+        }
+
+    def get_error(self, attempt: Attempt) -> dict[str, str] | None:
+        if not attempt.error_type:
+            return None
+        return {"type": attempt.error_type, "message": attempt.error_message}
+
+
+class AttemptDetailSerializer(AttemptOutputSerializer):
+    class Meta(AttemptOutputSerializer.Meta):
+        fields = [*AttemptOutputSerializer.Meta.fields, "raw_response"]
+
+
+# --- datasets ----------------------------------------------------------------------------------
+
+
+class DatasetListCreateView(APIView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField()
+        name = serializers.CharField(max_length=200)
+        kind = serializers.ChoiceField(choices=CaseKind.choices)
+
+    @extend_schema(responses=DatasetOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return paginated_response(request, self, selectors.dataset_list(org=org_context(request).org),
+                                  DatasetOutputSerializer)
+
+    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={201: DatasetOutputSerializer})
+    def post(self, request: Request) -> Response:
+        from django.conf import settings
+
+        context = org_context(request)
+        upload = request.FILES.get("file")
+        if upload is not None and upload.size > settings.BENCHHUB_DATASET_MAX_BYTES:
+            raise PayloadTooLarge(f"The file is {upload.size} bytes; the limit is {settings.BENCHHUB_DATASET_MAX_BYTES}.")
+        data = self.InputSerializer(data=request.data)
+        if not data.is_valid():
+            raise ValidationFailed(
+                details=[{"line": 0, "field": k, "message": str(v[0])} for k, v in data.errors.items()]
+            )
+        upload = data.validated_data["file"]
+        dataset, created = services.dataset_create(
+            org=context.org, name=data.validated_data["name"], kind=data.validated_data["kind"],
+            content=upload.read(), filename=upload.name or "", created_by=context.user,
+        )
+        return Response(DatasetOutputSerializer(dataset).data, status=status.HTTP_201_CREATED if created else 200)
+
+
+class DatasetDetailView(APIView):
+    @extend_schema(responses=DatasetOutputSerializer)
+    def get(self, request: Request, dataset_id: int) -> Response:
+        dataset = selectors.dataset_get(org=org_context(request).org, dataset_id=dataset_id)
+        return Response(DatasetOutputSerializer(dataset).data)
+
+
+# --- experiments -------------------------------------------------------------------------------
+
+
+class ExperimentListCreateView(APIView):
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        dataset = serializers.IntegerField()
+        arms = ArmSerializer(many=True, allow_empty=False)
+        scorers = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+        evaluator_profile = serializers.IntegerField(required=False, allow_null=True, default=None)
+        samples_per_case = serializers.IntegerField(min_value=1, max_value=100, default=1)
+        seed = serializers.IntegerField(default=0)
+        budget_usd = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0, required=False,
+                                              allow_null=True, default=None)
+        concurrency = serializers.IntegerField(min_value=1, max_value=2000, default=16)
+        prompt_template = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False,
+                                                allow_null=True, default=None)
+
+    @extend_schema(responses=ExperimentOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return paginated_response(request, self, selectors.experiment_list(org=org_context(request).org),
+                                  ExperimentOutputSerializer)
+
+    @extend_schema(request=InputSerializer, responses={201: ExperimentOutputSerializer})
+    def post(self, request: Request) -> Response:
+        context = org_context(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        dataset = selectors.dataset_list(org=context.org).filter(pk=values.pop("dataset")).first()
+        if dataset is None:
+            raise ValidationFailed(details={"dataset": ["No such dataset."]})
+        experiment = services.experiment_create(org=context.org, dataset=dataset, created_by=context.user, **values)
+        experiment = selectors.experiment_get(org=context.org, experiment_id=experiment.pk)
+        return Response(ExperimentOutputSerializer(experiment).data, status=status.HTTP_201_CREATED)
+
+
+class ExperimentDetailView(APIView):
+    @extend_schema(responses=ExperimentOutputSerializer)
+    def get(self, request: Request, experiment_id: int) -> Response:
+        experiment = selectors.experiment_get(org=org_context(request).org, experiment_id=experiment_id)
+        return Response(ExperimentOutputSerializer(experiment).data)
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+
+class ExperimentRunCreateView(APIView):
+    @extend_schema(request=None, responses={202: RunOutputSerializer})
+    def post(self, request: Request, experiment_id: int) -> Response:
+        context = org_context(request)
+        experiment = selectors.experiment_get(org=context.org, experiment_id=experiment_id)
+        run = services.run_start(experiment=experiment, started_by=context.user)
+        run.refresh_from_db()
+        return Response(run_output(run, request), status=status.HTTP_202_ACCEPTED)
+
+
+class RunListView(APIView):
+    @extend_schema(responses=RunOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        runs = selectors.run_list(org=org_context(request).org)
+        if request.query_params.get("experiment", "").isdigit():
+            runs = runs.filter(experiment_id=int(request.query_params["experiment"]))
+        return paginated_response(request, self, runs, _RunListSerializer, context={"request": request})
+
+
+class _RunListSerializer(serializers.BaseSerializer):
+    def to_representation(self, run: Run) -> dict[str, Any]:
+        return run_output(run, self.context.get("request"), detail=False)
+
+
+class RunDetailView(APIView):
+    @extend_schema(responses=RunOutputSerializer)
+    def get(self, request: Request, run_id: int) -> Response:
+        run = selectors.run_get(org=org_context(request).org, run_id=run_id)
+        return Response(run_output(run, request))
+
+
+class RunCancelView(APIView):
+    @extend_schema(request=None, responses=RunOutputSerializer)
+    def post(self, request: Request, run_id: int) -> Response:
+        run = selectors.run_get(org=org_context(request).org, run_id=run_id)
+        return Response(run_output(services.run_cancel(run=run), request))
+
+
+class RunRetryFailedView(APIView):
+    @extend_schema(request=None, responses={202: RunOutputSerializer})
+    def post(self, request: Request, run_id: int) -> Response:
+        run = selectors.run_get(org=org_context(request).org, run_id=run_id)
+        return Response(run_output(services.run_retry_failed(run=run), request), status=status.HTTP_202_ACCEPTED)
+
+
+class RunAttemptListView(APIView):
+    @extend_schema(
+        responses=AttemptOutputSerializer(many=True),
+        parameters=[
+            OpenApiParameter("arm", str, description='arm label ("provider:model[#N]") or id'),
+            OpenApiParameter("status", str, enum=AttemptStatus.values),
+            OpenApiParameter("case", str, description="the dataset row's id"),
+        ],
+    )
+    def get(self, request: Request, run_id: int) -> Response:
+        run = selectors.run_get(org=org_context(request).org, run_id=run_id)
+        status_filter = request.query_params.get("status") or None
+        if status_filter and status_filter not in AttemptStatus.values:
+            raise ValidationFailed(details={"status": [f"must be one of {', '.join(AttemptStatus.values)}"]})
+        attempts = selectors.attempt_list(
+            run=run, arm=request.query_params.get("arm") or None, status=status_filter,
+            case=request.query_params.get("case") or None,
+        )
+        return paginated_response(request, self, attempts, AttemptOutputSerializer)
+
+
+class AttemptDetailView(APIView):
+    @extend_schema(responses=AttemptDetailSerializer)
+    def get(self, request: Request, attempt_id: int) -> Response:
+        attempt = selectors.attempt_get(org=org_context(request).org, attempt_id=attempt_id)
+        return Response(AttemptDetailSerializer(attempt).data)
