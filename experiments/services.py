@@ -454,3 +454,41 @@ def runs_recover(*, now=None) -> dict[str, int]:  # type: ignore[no-untyped-def]
     if any(stats.values()):
         logger.warning("stuck runs recovered", extra=stats)
     return stats
+
+
+# --- built datasets ----------------------------------------------------------------------------
+
+
+def dataset_create_from_git(
+    *, org: Organization, name: str, repo: Path, rev_range: str, test_command: str = "pytest -q",
+    created_by: User | None = None,
+) -> tuple[Dataset, bool]:
+    from experiments.builders import GitError, pr_rows_from_git
+
+    try:
+        rows = pr_rows_from_git(repo=repo, rev_range=rev_range, test_command=test_command)
+    except GitError as exc:
+        raise ValidationFailed(f"Cannot read the commits: {exc}") from exc
+    if not rows:
+        raise ValidationFailed("The range has no commit with a parent to start from.")
+    return dataset_create_from_rows(
+        org=org, name=name, kind="pr", rows=rows, source="git", created_by=created_by,
+        metadata={"repo": str(repo), "range": rev_range},
+    )
+
+
+def dataset_create_cleaning(
+    *, org: Organization, name: str, clean_csv: str, rates: dict[str, float], difficulty: str = "medium",
+    seed: int = 0, rows_per_case: int = 20, created_by: User | None = None,
+) -> tuple[Dataset, bool]:
+    from experiments.builders import CleaningConfig, data_cleaning_rows
+
+    config = CleaningConfig(rates=rates, difficulty=difficulty, seed=seed, rows_per_case=rows_per_case)
+    try:
+        rows = data_cleaning_rows(clean_csv=clean_csv, config=config)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from exc
+    return dataset_create_from_rows(
+        org=org, name=name, kind="data_cleaning", rows=rows, source="builder", created_by=created_by,
+        metadata={"rates": rates, "difficulty": difficulty, "seed": seed, "rows_per_case": rows_per_case},
+    )

@@ -31,6 +31,9 @@ class Command(BaseCommand):
         member_add(org=org, email=DEMO_EMAIL, role=Role.OWNER, password=DEMO_PASSWORD)
         _, api_key = api_key_create(org=org, name="demo", role=Role.ADMIN)
         url = f"http://{addrport}/"
+        from experiments.demo import seed as seed_runs  # a bundled dataset, mock arms, a finished run
+
+        demo_run = seed_runs(org=org, base_url=url)
         self.stdout.write(
             "\nBenchHub demo is ready.\n"
             f"  Dashboard: {url}\n"
@@ -38,7 +41,11 @@ class Command(BaseCommand):
             f"  Login:     {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
             f"  API key:   {api_key}\n"
             f"  API docs:  {url}api/docs/\n"
+            f"  Demo run:  {demo_run['run_url']} ({demo_run['run_status']})\n"
         )
-        self.stdout.write(json.dumps({"org": org.slug, "admin": DEMO_EMAIL, "api_key": api_key, "url": url}))
+        self.stdout.write(
+            json.dumps({"org": org.slug, "admin": DEMO_EMAIL, "api_key": api_key, "url": url,
+                        "run_url": demo_run["run_url"]})
+        )
         if not no_serve:
             call_command("runserver", addrport, use_reloader=False)
