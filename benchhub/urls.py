@@ -7,6 +7,7 @@ from benchhub import health
 api_v1 = [
     path("", include("orgs.api.urls")),
     path("", include("experiments.api.urls")),
+    path("", include("providers.api.urls")),
     path("", include("leaderboards.api.urls")),
 ]
 

@@ -111,6 +111,9 @@ class _LocalStore:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
         self.slots: dict[str, dict[str, float]] = {}
         self.values: dict[str, float] = {}
         self.buckets: dict[str, tuple[float, float]] = {}

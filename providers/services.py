@@ -24,36 +24,55 @@ class CredentialInvalid(ValueError):
     pass
 
 
-def credential_set(
-    *,
-    org: Organization,
-    provider: str,
-    api_key: str,
-    base_url: str | None = None,
-    api_version: str | None = None,
-    name: str = "",
-    config: dict[str, Any] | None = None,
-) -> ProviderCredential:
-    """Create or replace the org's credential for `provider`; the key is stored encrypted only."""
+def credential_validate(
+    *, provider: str, base_url: str | None, api_version: str | None, config: dict[str, Any] | None,
+    has_key: bool | None = None,
+) -> ProviderKind:
+    """Raise `CredentialInvalid` naming the problem; `has_key=None` skips the key check."""
     try:
         kind = ProviderKind(provider)
     except ValueError as exc:
         raise CredentialInvalid(f"unknown provider {provider!r}") from exc
-    if not api_key and kind not in KEYLESS:
+    if has_key is False and kind not in KEYLESS:
         raise CredentialInvalid(f"{kind} needs an api_key")
     if kind in BASE_URL_REQUIRED and not base_url:
         raise CredentialInvalid(f"{kind} needs a base_url")
     if kind == ProviderKind.AZURE_OPENAI and not api_version:
         raise CredentialInvalid("azure_openai needs an api_version")
-    config = dict(config or {})
+    if not isinstance(config or {}, dict):
+        raise CredentialInvalid("config must be an object")
     for limit in ("max_concurrency", "rpm", "tpm"):
-        if limit in config and config[limit] is not None and (not isinstance(config[limit], int) or config[limit] < 1):
+        value = (config or {}).get(limit)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise CredentialInvalid(f"config.{limit} must be a positive integer")
+    return kind
+
+
+def credential_set(
+    *,
+    org: Organization,
+    provider: str,
+    api_key: str | None,
+    base_url: str | None = None,
+    api_version: str | None = None,
+    name: str = "",
+    config: dict[str, Any] | None = None,
+) -> ProviderCredential:
+    """Create or replace the org's credential for `provider`; the key is stored encrypted only.
+
+    `api_key=None` keeps the stored key (admin forms leave the secret blank on edit).
+    """
+    kind = credential_validate(provider=provider, base_url=base_url, api_version=api_version, config=config)
+    config = dict(config or {})
     with transaction.atomic():
+        # Locked so two admins saving at once cannot interleave key and settings of two versions.
         credential, _ = ProviderCredential.objects.select_for_update().get_or_create(org=org, provider=kind.value)
+        if api_key is not None:
+            credential.encrypted_api_key = crypto.encrypt(api_key) if api_key else ""
+            credential.api_key_last4 = api_key[-4:] if api_key else ""
+        if not credential.encrypted_api_key and kind not in KEYLESS:
+            raise CredentialInvalid(f"{kind} needs an api_key")
         credential.name = name or ""
-        credential.encrypted_api_key = crypto.encrypt(api_key) if api_key else ""
-        credential.api_key_last4 = api_key[-4:] if api_key else ""
         credential.base_url = base_url or ""
         credential.api_version = api_version or ""
         credential.config = config

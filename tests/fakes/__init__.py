@@ -1,0 +1,1 @@
+"""Local HTTP servers that speak each provider's wire protocol, for contract and load tests."""

@@ -1,0 +1,237 @@
+"""The shared machinery of the fake provider servers: an aiohttp app on its own loop and thread,
+a queue of scripted behaviours, and a record of every request (headers, body, concurrency).
+
+Tests script what the next requests get (`server.script(Reply.error(...), Reply.ok())`); with an
+empty script every request succeeds after the fixed `latency_ms`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the server does with one request."""
+
+    kind: str = "ok"  # ok | error | malformed | drop | drop_mid_stream | stream_error
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0  # on top of the server's fixed latency
+    text: str | None = None  # the answer text (default: derived from the prompt)
+    finish_reason: str | None = None
+
+    @classmethod
+    def ok(cls, text: str | None = None, *, delay_s: float = 0.0, headers: dict[str, str] | None = None,
+           finish_reason: str | None = None) -> Reply:
+        return cls(text=text, delay_s=delay_s, headers=headers or {}, finish_reason=finish_reason)
+
+    @classmethod
+    def error(cls, status: int, body: Any, headers: dict[str, str] | None = None) -> Reply:
+        return cls(kind="error", status=status, body=body, headers=headers or {})
+
+    @classmethod
+    def malformed(cls) -> Reply:
+        return cls(kind="malformed")
+
+    @classmethod
+    def drop(cls) -> Reply:
+        return cls(kind="drop")
+
+    @classmethod
+    def slow(cls, seconds: float) -> Reply:
+        return cls(delay_s=seconds)
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: CIMultiDict[str]  # case-insensitive, like HTTP
+    query: dict[str, str]
+    body: Any
+    at: float
+
+
+def answer_for(messages: list[dict[str, Any]]) -> str:
+    """Deterministic answer text: an echo of the last user message."""
+    users = [m.get("content") for m in messages if m.get("role") == "user"]
+    last = users[-1] if users else ""
+    if isinstance(last, list):  # content parts
+        last = " ".join(part.get("text", "") for part in last if isinstance(part, dict))
+    return f"Echo: {last}"
+
+
+def count_tokens(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+class FakeServer:
+    """Runs `routes()` on 127.0.0.1 in a daemon thread; `start()` returns once it listens."""
+
+    def __init__(self, *, port: int = 0, latency_ms: float = 0.0) -> None:
+        self.port = port
+        self.latency_s = latency_ms / 1000
+        self.seen: list[Seen] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._script: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- to override -----------------------------------------------------------------------
+    def routes(self) -> list[web.RouteDef]:
+        raise NotImplementedError
+
+    # --- scripting and records --------------------------------------------------------------
+    def script(self, *replies: Reply) -> FakeServer:
+        with self._lock:
+            self._script.extend(replies)
+        return self
+
+    def next_reply(self) -> Reply:
+        with self._lock:
+            return self._script.popleft() if self._script else Reply()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self.seen.clear()
+            self.max_in_flight = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def record(self, request: web.Request) -> Any:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        with self._lock:
+            self.seen.append(Seen(request.path, CIMultiDict(request.headers), dict(request.query), body, time.time()))
+        return body
+
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    async def wait(self, reply: Reply) -> None:
+        delay = self.latency_s + reply.delay_s
+        if delay:
+            await asyncio.sleep(delay)
+
+    # --- common replies ---------------------------------------------------------------------
+    @staticmethod
+    def json_response(payload: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+        return web.json_response(payload, status=status, headers=headers)
+
+    @staticmethod
+    def malformed_response(headers: dict[str, str] | None = None) -> web.Response:
+        return web.Response(status=200, body=b'{"id": "broken", "choices": [', content_type="application/json",
+                            headers=headers)
+
+    @staticmethod
+    async def dropped(request: web.Request) -> web.StreamResponse:
+        # Close the socket without a byte of response: the client sees a dropped connection.
+        if request.transport is not None:
+            request.transport.close()
+        raise asyncio.CancelledError()
+
+    async def sse(self, request: web.Request, events: list[tuple[str | None, Any]], *,
+                  headers: dict[str, str] | None = None, drop_after: int | None = None,
+                  gap_s: float = 0.0) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream", **(headers or {})})
+        await response.prepare(request)
+        for index, (event, data) in enumerate(events):
+            if drop_after is not None and index == drop_after:
+                if request.transport is not None:
+                    request.transport.close()
+                return response
+            payload = data if isinstance(data, str) else json.dumps(data)
+            chunk = (f"event: {event}\n" if event else "") + f"data: {payload}\n\n"
+            await response.write(chunk.encode())
+            if gap_s:
+                await asyncio.sleep(gap_s)
+        await response.write_eof()
+        return response
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def build_app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.add_routes(self.routes())
+        return app
+
+    def start(self) -> FakeServer:
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                self._runner = web.AppRunner(self.build_app(), access_log=None)
+                loop.run_until_complete(self._runner.setup())
+                site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
+                loop.run_until_complete(site.start())
+                self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+                errors.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"{type(self).__name__}", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if errors:
+            raise errors[0]
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._loop = self._thread = None
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_forever(server_cls: type[FakeServer], description: str) -> None:
+    """`python -m tests.fakes.<server> --port P --latency-ms N`: run standalone until interrupted."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    args = parser.parse_args()
+    server = server_cls(port=args.port, latency_ms=args.latency_ms)
+    app = server.build_app()
+    print(f"{server_cls.__name__} listening on http://127.0.0.1:{args.port} (latency {args.latency_ms} ms)", flush=True)
+    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None, backlog=2048)
