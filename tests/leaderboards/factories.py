@@ -113,3 +113,12 @@ def scored(score: float, *, passed: bool | None = None, **extra: Any) -> dict[st
     """The fields of a succeeded attempt with a rule score (pass = score ≥ 0.5 unless given)."""
     return {"status": AttemptStatus.SUCCEEDED, "score_value": score,
             "passed": score >= 0.5 if passed is None else passed, **extra}
+
+
+def make_isolation_objects(org: Organization) -> RunWorld:
+    """A finished run with its boards computed: the objects isolation tests aim at from another org."""
+    from leaderboards.services import run_leaderboard_compute
+
+    world = make_run(org, n_cases=5, outcome=lambda ai, ci, sample: scored(float(ai == 0)))
+    run_leaderboard_compute(run_id=world.run.pk)
+    return world

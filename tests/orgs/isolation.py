@@ -12,4 +12,22 @@ def other_org_object_urls(world) -> list[tuple[str, str, str]]:  # type: ignore[
     b_key = ApiKey.objects.filter(org=world.b.org).first()
     return [
         ("api-keys/<int:key_id>/revoke/", "post", f"/api/v1/api-keys/{b_key.pk}/revoke/"),
+        *_leaderboard_cases(world),
+    ]
+
+
+def _leaderboard_cases(world) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    from tests.leaderboards.factories import make_isolation_objects
+
+    b = make_isolation_objects(world.b.org)
+    run, experiment, dataset = b.run.pk, b.experiment.pk, b.dataset.pk
+    return [
+        ("runs/<int:run_id>/leaderboard/", "get", f"/api/v1/runs/{run}/leaderboard/"),
+        ("runs/<int:run_id>/pairwise/", "get", f"/api/v1/runs/{run}/pairwise/"),
+        ("runs/<int:run_id>/compare/", "get", f"/api/v1/runs/{run}/compare/?a=mock:a&b=mock:b"),
+        ("runs/<int:run_id>/export/", "get", f"/api/v1/runs/{run}/export/?format=csv"),
+        ("experiments/<int:experiment_id>/leaderboard/", "get", f"/api/v1/experiments/{experiment}/leaderboard/"),
+        ("experiments/<int:experiment_id>/trends/", "get", f"/api/v1/experiments/{experiment}/trends/"),
+        ("datasets/<int:dataset_id>/leaderboard/", "get", f"/api/v1/datasets/{dataset}/leaderboard/"),
+        ("datasets/<int:dataset_id>/trends/", "get", f"/api/v1/datasets/{dataset}/trends/"),
     ]
