@@ -43,7 +43,22 @@ class Score:
     details: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "passed": self.passed, "details": self.details}
+        return {"value": _finite(self.value), "passed": self.passed, "details": _json_safe(self.details)}
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else 0.0
+
+
+def _json_safe(value: Any) -> Any:
+    """Scores are stored as JSON: NaN and infinities (not JSON) become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 class Scorer:
@@ -118,7 +133,8 @@ def scorers_validate(specs: Any) -> list[dict[str, Any]]:
 # --- helpers -----------------------------------------------------------------------------------
 
 _PUNCT = str.maketrans("", "", string.punctuation.replace(".", "").replace("-", ""))
-_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+# A number standing on its own: not the digits inside a hash or an identifier ("cc00c489", "v2").
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w])")
 
 
 def _reference_text(reference: Any) -> str:
@@ -247,9 +263,10 @@ class NumericScorer(Scorer):
         if not found:
             return None
         try:
-            return float(found[-1].replace(",", ""))
+            value = float(found[-1].replace(",", ""))
         except ValueError:
             return None
+        return value if math.isfinite(value) else None  # "1e999" is no answer, and not valid JSON
 
     def score(self, item: ScoreInput) -> Score:
         expected = (

@@ -1,8 +1,8 @@
 """Reads of attempt outcomes (scores, evaluator scores, usage, timings) for the apps that rank them.
 
 Leaderboards read scores only through these functions (STYLE.md: apps reach each other through a
-small facade returning plain data). Everything here streams: attempts are read in chunks straight
-into numpy columns or yielded row by row, never loaded as model instances.
+small facade returning plain data). Nothing here loads model instances: outcomes go straight into
+numpy columns, exports are yielded row by row.
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from django.db.models import Count
+from django.db import connection
+from django.db.models import Case as DjCase
+from django.db.models import Count, FloatField, IntegerField, Value, When
+from django.db.models.functions import Cast
 
-from experiments.models import Attempt, AttemptStatus
+from experiments.models import Arm, Attempt, AttemptStatus
 
 # Status codes of `AttemptOutcomes.status` (numpy int8 so a million rows stay small).
 SUCCEEDED, FAILED, CANCELLED, PENDING = 0, 1, 2, 3
@@ -25,22 +28,6 @@ _STATUS_CODE = {
     AttemptStatus.FAILED: FAILED,
     AttemptStatus.CANCELLED: CANCELLED,
 }
-_CHUNK = 20_000
-
-_OUTCOME_FIELDS = (
-    "arm_id",
-    "task_instance__case_id",
-    "status",
-    "score_value",
-    "passed",
-    "evaluator_score",
-    "cost_usd",
-    "latency_ms",
-    "ttft_ms",
-    "input_tokens",
-    "output_tokens",
-)
-
 
 @dataclass(frozen=True)
 class AttemptOutcomes:
@@ -66,38 +53,60 @@ class AttemptOutcomes:
         return len(self.arm)
 
 
-def _floats(column: tuple[Any, ...]) -> np.ndarray:
-    # None → NaN, Decimal/bool → float: numpy does both when asked for float64.
-    return np.array(column, dtype=np.float64)
+def _outcome_query(run_id: int, arm_id: int) -> tuple[str, tuple[Any, ...]]:
+    """SQL for one arm's attempts with every column already numeric (status as a code, money as
+    a float, booleans as 0/1), so rows go straight into a float matrix without per-row Python."""
+    status = DjCase(
+        *(When(status=value, then=Value(code)) for value, code in _STATUS_CODE.items()),
+        default=Value(PENDING),
+        output_field=IntegerField(),
+    )
+    qs = (
+        Attempt.objects.filter(run_id=run_id, arm_id=arm_id)
+        .order_by()
+        .annotate(
+            o_status=status,
+            o_passed=Cast("passed", IntegerField()),
+            o_cost=Cast("cost_usd", FloatField()),
+        )
+        .values_list(
+            "task_instance__case_id", "o_status", "score_value", "o_passed", "evaluator_score", "o_cost",
+            "latency_ms", "ttft_ms", "input_tokens", "output_tokens",
+        )
+    )
+    return qs.query.sql_with_params()
 
 
 def attempt_outcomes_for_run(*, run_id: int) -> AttemptOutcomes:
-    """Every attempt of a run as numpy columns, read in chunks of a server-side cursor."""
-    parts: list[list[np.ndarray]] = [[] for _ in _OUTCOME_FIELDS]
-    rows = (
-        Attempt.objects.filter(run_id=run_id).order_by().values_list(*_OUTCOME_FIELDS).iterator(chunk_size=_CHUNK)
+    """Every attempt of a run as numpy columns.
+
+    One query per arm (the (run, arm) index serves it), fetched whole: an arm's rows are at most
+    cases × samples, and the database cursor hands plain numbers that numpy converts in C.
+    """
+    arm_ids = list(Arm.objects.filter(attempts__run_id=run_id).order_by("pk").values_list("pk", flat=True).distinct())
+    blocks: list[np.ndarray] = []
+    arms: list[np.ndarray] = []
+    with connection.cursor() as cursor:
+        for arm_id in arm_ids:
+            cursor.execute(*_outcome_query(run_id, arm_id))
+            rows = cursor.fetchall()
+            if rows:
+                blocks.append(np.array(rows, dtype=np.float64))  # None → NaN
+                arms.append(np.full(len(rows), arm_id, dtype=np.int64))
+    table = np.concatenate(blocks) if blocks else np.empty((0, 10))
+    return AttemptOutcomes(
+        arm=np.concatenate(arms) if arms else np.empty(0, dtype=np.int64),
+        case=table[:, 0].astype(np.int64),
+        status=table[:, 1].astype(np.int8),
+        score=table[:, 2],
+        passed=table[:, 3],
+        evaluator=table[:, 4],
+        cost=table[:, 5],
+        latency=table[:, 6],
+        ttft=table[:, 7],
+        input_tokens=table[:, 8],
+        output_tokens=table[:, 9],
     )
-    chunk: list[tuple[Any, ...]] = []
-
-    def flush() -> None:
-        if not chunk:
-            return
-        columns = list(zip(*chunk, strict=True))
-        parts[0].append(np.array(columns[0], dtype=np.int64))
-        parts[1].append(np.array(columns[1], dtype=np.int64))
-        parts[2].append(np.array([_STATUS_CODE.get(s, PENDING) for s in columns[2]], dtype=np.int8))
-        for k in range(3, len(_OUTCOME_FIELDS)):
-            parts[k].append(_floats(columns[k]))
-        chunk.clear()
-
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= _CHUNK:
-            flush()
-    flush()
-    dtypes = [np.int64, np.int64, np.int8] + [np.float64] * (len(_OUTCOME_FIELDS) - 3)
-    cols = [np.concatenate(p) if p else np.empty(0, dtype=d) for p, d in zip(parts, dtypes, strict=True)]
-    return AttemptOutcomes(*cols)
 
 
 @dataclass(frozen=True)

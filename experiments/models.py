@@ -72,7 +72,7 @@ class Case(models.Model):
     ORG_LOOKUP = "dataset__org"
 
     class Meta:
-        ordering = ["dataset", "position"]
+        ordering = ["dataset_id", "position"]
         constraints = [
             models.UniqueConstraint(fields=["dataset", "case_id"], name="case_unique_dataset_case_id"),
         ]
@@ -128,7 +128,7 @@ class Arm(models.Model):
     ORG_LOOKUP = "experiment__org"
 
     class Meta:
-        ordering = ["experiment", "position"]
+        ordering = ["experiment_id", "position"]
         constraints = [
             models.UniqueConstraint(fields=["experiment", "position"], name="arm_unique_experiment_position"),
             models.UniqueConstraint(fields=["experiment", "label"], name="arm_unique_experiment_label"),
@@ -230,7 +230,7 @@ class RunChunk(models.Model):
     ORG_LOOKUP = "run__org"
 
     class Meta:
-        ordering = ["run", "index"]
+        ordering = ["run_id", "index"]
         constraints = [models.UniqueConstraint(fields=["run", "index"], name="runchunk_unique_run_index")]
         indexes = [models.Index(fields=["status", "lease_expires_at"], name="runchunk_status_lease_idx")]
 
@@ -248,7 +248,7 @@ class TaskInstance(models.Model):
     ORG_LOOKUP = "run__org"
 
     class Meta:
-        ordering = ["run", "position"]
+        ordering = ["run_id", "position"]
         constraints = [models.UniqueConstraint(fields=["run", "case"], name="taskinstance_unique_run_case")]
 
     def __str__(self) -> str:
@@ -307,7 +307,7 @@ class Attempt(models.Model):
     ORG_LOOKUP = "run__org"
 
     class Meta:
-        ordering = ["run", "task_instance", "arm", "sample"]
+        ordering = ["id"]  # ordering by the related rows would join them on every query
         constraints = [
             models.UniqueConstraint(
                 fields=["run", "task_instance", "arm", "sample"], name="attempt_unique_run_task_arm_sample"

@@ -22,7 +22,7 @@ from orgs.views import dashboard_context
 class DatasetUploadForm(forms.Form):
     name = forms.CharField(max_length=200)
     kind = forms.ChoiceField(choices=CaseKind.choices)
-    file = forms.FileField(help_text="JSONL (one object a line) or CSV with the kind's column names.")
+    file = forms.FileField(allow_empty_file=True, help_text="JSONL (one object a line) or CSV with the kind's column names.")
 
 
 def _forbidden(request: HttpRequest) -> HttpResponse:

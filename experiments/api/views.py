@@ -151,7 +151,7 @@ class DatasetListCreateView(APIView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     class InputSerializer(serializers.Serializer):
-        file = serializers.FileField()
+        file = serializers.FileField(allow_empty_file=True)
         name = serializers.CharField(max_length=200)
         kind = serializers.ChoiceField(choices=CaseKind.choices)
 
