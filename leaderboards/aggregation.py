@@ -222,14 +222,16 @@ def compute_boards(
 
     # Speed: latency percentiles (bootstrap over cases), ranked on the median; lower is better.
     speed_cells: list[tuple[int, list[stats.Interval], stats.Interval, int]] = []
+    weights_t = np.ascontiguousarray(weights.T)
     for j, s in enumerate(arm_stats):
         if len(s.lat) == 0:
             continue
         lat = stats.bootstrap_percentiles(
-            s.lat.astype(np.float64), np.searchsorted(universe, s.lat_case), weights, LATENCY_QUANTILES
+            s.lat.astype(np.float64), np.searchsorted(universe, s.lat_case), weights, LATENCY_QUANTILES,
+            weights_t=weights_t,
         )
         ttft = stats.bootstrap_percentiles(
-            s.ttft.astype(np.float64), np.searchsorted(universe, s.ttft_case), weights, (0.5,)
+            s.ttft.astype(np.float64), np.searchsorted(universe, s.ttft_case), weights, (0.5,), weights_t=weights_t
         )[0]
         speed_cells.append((j, lat, ttft, len(np.unique(s.lat_case))))
     throughput = stats.bootstrap_ratio_means(m["tok"], m["sec"], weights)

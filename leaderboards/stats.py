@@ -172,6 +172,9 @@ def _finite(x: float) -> float | None:
 def weighted_quantile_sorted(sorted_values: np.ndarray, cum_weights: np.ndarray, q: float) -> np.ndarray:
     """The `inverted_cdf` quantile of each row of weights over values already sorted ascending.
 
+    The direct (replicates × attempts) computation; `bootstrap_percentiles` gets the same answer
+    without it, and the tests hold the two to exact agreement.
+
     `cum_weights` is (rows, n) cumulative weights; the result is the smallest value whose
     cumulative weight reaches q of the row's total (numpy's `method="inverted_cdf"`).
     """
@@ -192,24 +195,51 @@ def bootstrap_percentiles(
     quantiles: Sequence[float],
     *,
     confidence: float = CONFIDENCE,
+    block: int = 256,
+    weights_t: np.ndarray | None = None,
 ) -> list[Interval]:
     """Percentiles of one arm's attempt values with case-bootstrap bounds.
 
     Each replicate weights an attempt by how often its case was drawn; the replicate percentile is
-    the weighted `inverted_cdf` quantile. Built in slices of replicates to bound memory.
+    the weighted `inverted_cdf` quantile. Exact, without a (replicates × attempts) cumulative sum:
+    the sorted attempts are cut into blocks, one sparse product gives every replicate's weight
+    per block, the block where a replicate crosses the quantile is found on the block sums, and
+    only that block's attempts are summed one by one. `weights_t` (the transposed weights, C
+    order) may be passed by callers that bound many arms with one weight matrix.
     """
+    from scipy import sparse
+
     mask = np.isfinite(values)
     values, case_idx = values[mask], case_idx[mask]
-    if len(values) == 0:
+    n = len(values)
+    if n == 0:
         return [EMPTY for _ in quantiles]
     order = np.argsort(values, kind="stable")
     sorted_values, sorted_cases = values[order], case_idx[order]
     point = [float(np.percentile(sorted_values, q * 100, method="inverted_cdf")) for q in quantiles]
-    reps = np.empty((weights.shape[0], len(quantiles)))
-    for start in range(0, weights.shape[0], _REPLICATE_CHUNK):
-        block = np.cumsum(weights[start : start + _REPLICATE_CHUNK][:, sorted_cases], axis=1)
-        for k, q in enumerate(quantiles):
-            reps[start : start + block.shape[0], k] = weighted_quantile_sorted(sorted_values, block, q)
+    n_boot, n_cases = weights.shape
+    n_blocks = -(-n // block)
+    membership = sparse.csr_matrix(
+        (np.ones(n), (np.arange(n) // block, sorted_cases)), shape=(n_blocks, n_cases)
+    )
+    if weights_t is None:
+        weights_t = np.ascontiguousarray(weights.T)
+    block_cum = np.cumsum(np.asarray(membership @ weights_t), axis=0)  # (n_blocks, n_boot)
+    totals = block_cum[-1]
+    tolerance = 1e-9 * np.maximum(totals, 1)
+    rows = np.arange(n_boot)
+    reps = np.empty((n_boot, len(quantiles)))
+    for k, q in enumerate(quantiles):
+        target = q * totals - tolerance
+        crossing = np.minimum((block_cum < target).sum(axis=0), n_blocks - 1)
+        before = np.where(crossing > 0, block_cum[np.maximum(crossing - 1, 0), rows], 0.0)
+        positions = crossing[:, None] * block + np.arange(block)[None, :]
+        inside = positions < n
+        within = np.where(inside, weights[rows[:, None], sorted_cases[np.minimum(positions, n - 1)]], 0.0)
+        steps = (before[:, None] + np.cumsum(within, axis=1) < target[:, None]).sum(axis=1)
+        chosen = sorted_values[np.minimum(crossing * block + steps, n - 1)].astype(float)
+        chosen[totals <= 0] = np.nan
+        reps[:, k] = chosen
     low, high = _percentile_bounds(reps, confidence)
     return [Interval(point[k], _finite(low[k]), _finite(high[k])) for k in range(len(quantiles))]
 

@@ -294,3 +294,20 @@ def test_pareto_frontier():
     points = [("cheap-bad", 0.1, 0.3), ("mid", 0.5, 0.7), ("dominated", 0.6, 0.6), ("best", 2.0, 0.9),
               ("pricey-bad", 3.0, 0.5), ("cheap-better", 0.1, 0.4)]
     assert stats.pareto_frontier(points) == ["cheap-better", "mid", "best"]
+
+
+@pytest.mark.parametrize("block", [1, 3, 7, 256])
+def test_blocked_percentile_bootstrap_equals_the_direct_computation(block):
+    # The blocked search must pick exactly the replicate quantiles a full cumulative sum picks.
+    rng = np.random.default_rng(21)
+    values = np.round(rng.lognormal(5, 0.6, size=300), 1)  # rounding makes ties, as real latencies have
+    cases = rng.integers(0, 60, size=300)
+    weights = stats.case_resample_weights(60, n_boot=80, seed=4)
+    quantiles = (0.5, 0.9, 0.95, 0.99)
+    ours = stats.bootstrap_percentiles(values, cases, weights, quantiles, block=block)
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[:, cases[order]], axis=1)
+    for k, q in enumerate(quantiles):
+        direct = stats.weighted_quantile_sorted(values[order], cum, q)
+        low, high = np.percentile(direct, [2.5, 97.5])
+        assert (ours[k].low, ours[k].high) == pytest.approx((low, high), abs=1e-12)
