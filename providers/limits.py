@@ -289,3 +289,21 @@ async def limited(
         else:
             # Shielded so a cancelled call still gives its slot back.
             await asyncio.shield(client.zrem(names["slots"], token))
+
+
+async def limits_state(*, org_id: int, provider: str) -> dict[str, float | None]:
+    """What the limiter holds right now: adapted cap (None: the configured one), pause left, calls in flight."""
+    names = _names(org_id, provider)
+    now = time.time()
+    client = backend.redis_client()
+    if client is None:
+        with _local.lock:
+            cap = _local.values.get(names["cap"])
+            cooldown = _local.values.get(names["cooldown"], 0.0)
+            in_flight = sum(1 for expiry in _local.slots.get(names["slots"], {}).values() if expiry > now)
+    else:
+        raw_cap, raw_cooldown = await client.mget(names["cap"], names["cooldown"])
+        cap = float(raw_cap) if raw_cap is not None else None
+        cooldown = float(raw_cooldown or 0)
+        in_flight = await client.zcount(names["slots"], now, "+inf")
+    return {"cap": cap, "pause_s": max(0.0, cooldown - now), "in_flight": in_flight}

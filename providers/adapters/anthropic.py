@@ -52,14 +52,14 @@ def _params(request: CompletionRequest) -> dict[str, Any]:
     }
     if system_parts:
         params["system"] = "\n\n".join(system_parts)
-    optional = {
-        "temperature": request.temperature, "top_p": request.top_p,
-        "stop_sequences": list(request.stop) if request.stop else None,
-    }
-    params.update({k: v for k, v in optional.items() if v is not None})
-    extra = passthrough_extra(request.extra)
-    if extra:
-        params["extra_body"] = extra
+    if request.stop:
+        params["stop_sequences"] = list(request.stop)
+    # This SDK generation no longer takes sampling parameters as arguments; the API still reads
+    # them from the body, so they travel there.
+    body = {k: v for k, v in {"temperature": request.temperature, "top_p": request.top_p}.items() if v is not None}
+    body.update(passthrough_extra(request.extra))
+    if body:
+        params["extra_body"] = body
     return params
 
 
@@ -102,7 +102,7 @@ class AnthropicAdapter:
             if request.stream:
                 return await self._stream(endpoint, request, started)
             response = await _client(endpoint).messages.with_raw_response.create(**_params(request))
-            message = response.parse()
+            message = await response.parse()
             if isinstance(message, str) or message.content is None:
                 raise ProviderError(ErrorType.INVALID_RESPONSE, "anthropic: response without content")
             text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
@@ -121,7 +121,7 @@ class AnthropicAdapter:
 
     async def _stream(self, endpoint: Endpoint, request: CompletionRequest, started: float) -> CompletionResult:
         response = await _client(endpoint).messages.with_raw_response.create(stream=True, **_params(request))
-        stream = response.parse()
+        stream = await response.parse()
         parts: list[str] = []
         ttft_ms: float | None = None
         stop_reason: str | None = None

@@ -1,6 +1,7 @@
 """A fake Anthropic Messages API server (`POST /v1/messages`), plain and streaming (SSE events).
 
-Checks the `x-api-key` and `anthropic-version` headers the way the real API does.
+Checks the API key (`x-api-key`, or `Authorization: Bearer` as the 2.x SDK sends it) and the
+`anthropic-version` header the way the real API does.
 Standalone: `python -m tests.fakes.anthropic_server --port 8090 --latency-ms 200`.
 """
 
@@ -45,7 +46,9 @@ class FakeAnthropic(FakeServer):
             reply = self.next_reply()
             await self.wait(reply)
             headers = {"request-id": f"req_{uuid.uuid4().hex[:20]}", **reply.headers}
-            if self.api_key is not None and request.headers.get("x-api-key") != self.api_key:
+            # The API takes the key as `x-api-key` or, as SDK 2.x sends it, `Authorization: Bearer`.
+            presented = request.headers.get("x-api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ")
+            if self.api_key is not None and presented != self.api_key:
                 status, error = ANTHROPIC_ERRORS["auth"]
                 return self.json_response(error, status=status, headers=headers)
             if not request.headers.get("anthropic-version"):
