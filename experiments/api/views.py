@@ -16,6 +16,7 @@ from benchhub.api.errors import PayloadTooLarge, ValidationFailed
 from benchhub.api.pagination import paginated_response
 from experiments import selectors, services
 from experiments.models import Attempt, AttemptStatus, CaseKind, Dataset, Experiment, Run, RunStatus
+from leaderboards.selectors import run_leaderboard_summary
 from orgs.permissions import org_context
 
 
@@ -89,6 +90,7 @@ def run_output(run: Run, request: Request | None = None, *, detail: bool = True)
     }
     if detail:
         data["snapshot"] = run.snapshot
+        data["leaderboard"] = run_leaderboard_summary(run=run)  # the four boards once the run has ended
     return data
 
 
@@ -108,6 +110,7 @@ class RunOutputSerializer(serializers.Serializer):
     spent_usd = serializers.FloatField()
     html_url = serializers.URLField()
     snapshot = serializers.DictField(required=False)
+    leaderboard = serializers.DictField(required=False, allow_null=True, help_text="quality/speed/cost/evaluator boards; null until the run ends.")
 
 
 class AttemptOutputSerializer(serializers.ModelSerializer):
