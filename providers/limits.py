@@ -205,7 +205,8 @@ async def _take(name: str, per_minute: int, amount: float) -> None:
             wait = float(await client.eval(_BUCKET, 1, name, capacity, rate, amount, now, "0"))
         if wait <= 0:
             return
-        await asyncio.sleep(min(wait, 5.0) + random.uniform(0, 0.02))
+        # Re-check at least every second: refunds of over-estimated calls may free budget sooner.
+        await asyncio.sleep(min(wait, 1.0) + random.uniform(0, 0.02))
 
 
 async def _charge(name: str, per_minute: int, amount: float) -> None:
