@@ -22,6 +22,7 @@ from benchhub.api.errors import NotFound, ValidationFailed
 from experiments.models import Case, Dataset, Experiment, Run
 from leaderboards import aggregation, stats
 from leaderboards.models import ArmAggregate, BoardState, RunLeaderboard
+from leaderboards.services import leaderboard_refresh_enqueue, run_leaderboard_compute
 from orgs.models import Organization
 from orgs.scoping import for_org, get_for_org
 
@@ -56,9 +57,6 @@ def _ensure_fresh(*, run: Run, board: RunLeaderboard | None) -> RunLeaderboard:
     A refresh is at most one per `refresh_seconds` per run (a cache lock), and goes through the
     Celery task so that a large run is recomputed by a worker while readers keep the last board.
     """
-    from leaderboards.services import run_leaderboard_compute
-    from leaderboards.tasks import leaderboard_refresh
-
     if board is None:
         return run_leaderboard_compute(run_id=run.pk)
     if board.state != BoardState.PARTIAL:
@@ -75,7 +73,7 @@ def _ensure_fresh(*, run: Run, board: RunLeaderboard | None) -> RunLeaderboard:
         return board
     stale = (timezone.now() - board.computed_at).total_seconds() >= refresh_seconds()
     if stale and cache.add(lock, 1, timeout=max(1, int(refresh_seconds()))):
-        leaderboard_refresh.delay(run.pk)
+        leaderboard_refresh_enqueue(run_id=run.pk)
         if settings.CELERY_TASK_ALWAYS_EAGER:
             board = RunLeaderboard.objects.get(pk=board.pk)
     return board

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -16,6 +17,7 @@ from evaluation.selectors import (
     evaluator_pairwise_judgements_for_run,
 )
 from experiments.models import Arm, Run
+from experiments.queues import Queue, queue_name
 from leaderboards import aggregation, stats
 from leaderboards.models import ArmAggregate, BoardState, RunLeaderboard
 
@@ -118,6 +120,20 @@ def _failure_taxonomy(*, run_id: int, labels: dict[int, str]) -> dict:
 
 def run_leaderboard_schedule(*, run_id: int) -> None:
     """Recompute a run's boards after the current transaction commits (run end, replay, backfill)."""
+    transaction.on_commit(lambda: leaderboard_refresh_enqueue(run_id=run_id))
+
+
+def leaderboard_refresh_enqueue(*, run_id: int) -> None:
+    """On a Celery worker when there is a broker; here and now in the embedded, in-process mode.
+
+    Reads the setting at call time (as the run pipeline does) rather than trusting Celery's own
+    copy of it, so the two always agree on where work runs.
+    """
     from leaderboards.tasks import leaderboard_refresh
 
-    transaction.on_commit(lambda: leaderboard_refresh.delay(run_id))
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        run_leaderboard_compute(run_id=run_id)
+    else:
+        # CPU-bound numpy work of up to tens of seconds: the scoring queue, off the provider-call
+        # workers (see experiments.queues).
+        leaderboard_refresh.apply_async(args=[run_id], queue=queue_name(Queue.SCORING))
