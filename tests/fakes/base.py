@@ -104,7 +104,11 @@ class FakeServer:
         with self._lock:
             return self._script.popleft() if self._script else Reply()
 
-    def reset(self) -> None:
+    def reset(self, *, settle_s: float = 5.0) -> None:
+        """Forget the script and the records, after the previous test's stragglers have finished."""
+        deadline = time.monotonic() + settle_s
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
         with self._lock:
             self._script.clear()
             self.seen.clear()
