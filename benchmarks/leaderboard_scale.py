@@ -16,6 +16,7 @@ the cache is local memory. Prints the figures and exits 1 if a target is missed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -88,7 +89,7 @@ def seed_attempts(*, cases: int, arms: int, samples: int, seed: int = 1):  # typ
     TaskInstance.objects.bulk_create(
         (TaskInstance(run=run, case_id=c, position=i) for i, c in enumerate(case_ids)), batch_size=5000
     )
-    instances = np.array(TaskInstance.objects.filter(run=run).order_by("position").values_list("pk", flat=True))
+    instances = list(TaskInstance.objects.filter(run=run).order_by("position").values_list("pk", flat=True))
 
     rng = np.random.default_rng(seed)
     quality = np.linspace(0.35, 0.85, arms)
@@ -97,8 +98,27 @@ def seed_attempts(*, cases: int, arms: int, samples: int, seed: int = 1):  # typ
     price = np.linspace(0.0002, 0.004, arms)
     error_types = ["rate_limited", "timeout", "unavailable", "bad_request"]
 
-    fields = [f for f in Attempt._meta.concrete_fields if not f.primary_key]
-    columns = [f.column for f in fields]
+    # COPY in text format, one preformatted line per attempt: the columns that vary are built per
+    # arm from numpy arrays; every other column of the model gets its default (or NULL).
+    varying = ["run_id", "task_instance_id", "arm_id", "sample", "status", "scores", "score_value", "passed",
+               "evaluator_score", "input_tokens", "output_tokens", "cost_usd", "latency_ms", "ttft_ms",
+               "error_type", "queued_at", "started_at", "responded_at", "scored_at"]
+    constant: dict[str, str] = {}
+    for field in Attempt._meta.concrete_fields:
+        if field.primary_key or field.column in varying:
+            continue
+        default = field.get_default()
+        if default is None:
+            constant[field.column] = "\\N"
+        elif isinstance(default, dict | list):
+            constant[field.column] = json.dumps(default)
+        elif isinstance(default, bool):
+            constant[field.column] = "t" if default else "f"
+        else:
+            constant[field.column] = str(default)
+    columns = varying + list(constant)
+    tail = "\t".join(constant.values())
+    stamp = now.isoformat()
     started = time.perf_counter()
     with connection.cursor() as cursor:
         raw = cursor.connection  # the psycopg 3 connection under Django's wrapper
@@ -107,34 +127,31 @@ def seed_attempts(*, cases: int, arms: int, samples: int, seed: int = 1):  # typ
                 n = cases * samples
                 case_index = np.repeat(np.arange(cases), samples)
                 p = np.clip(quality[a] + difficulty[case_index], 0.01, 0.99)
-                score = (rng.random(n) < p).astype(float)
+                score = (rng.random(n) < p).astype(int)
                 failed = rng.random(n) < 0.01
                 latency = rng.lognormal(np.log(base_latency[a]), 0.35, n)
                 ttft = latency * rng.uniform(0.1, 0.3, n)
                 out_tokens = rng.integers(50, 400, n)
                 evaluator = np.clip(score * 0.7 + rng.normal(0.15, 0.1, n), 0, 1)
+                cost = price[a] * (0.5 + out_tokens / 400)
                 # The last arm is a local model without a price: it must show "unpriced", not 0.
                 unpriced = a == arms - 1
-                for k in range(n):
-                    ok = not failed[k]
-                    row = {
-                        "run_id": run.pk, "task_instance_id": int(instances[case_index[k]]), "arm_id": arm.pk,
-                        "sample": k % samples, "chunk": 0, "status": "succeeded" if ok else "failed",
-                        "output": "", "patch": "", "validation": "{}",
-                        "scores": "{}" if not ok else f'{{"exact": {{"value": {score[k]:.0f}}}}}',
-                        "score_value": score[k] if ok else None, "passed": bool(score[k]) if ok else None,
-                        "evaluator_score": round(float(evaluator[k]), 4) if ok else None,
-                        "input_tokens": 120 if ok else 0, "output_tokens": int(out_tokens[k]) if ok else 0,
-                        "cached_tokens": 0,
-                        "cost_usd": None if (unpriced or not ok) else f"{price[a] * (0.5 + out_tokens[k] / 400):.8f}",
-                        "latency_ms": round(float(latency[k]), 2) if ok else None,
-                        "ttft_ms": round(float(ttft[k]), 2) if ok else None,
-                        "error_type": "" if ok else error_types[k % 4], "error_message": "", "retries": 0,
-                        "errors": "[]", "raw_response": None, "provider_request_id": "",
-                        "queued_at": now, "started_at": now, "responded_at": now, "validated_at": None,
-                        "scored_at": now if ok else None,
-                    }
-                    copy.write_row([row[c] for c in columns])
+                lines = []
+                for k, (ci, ok_score, bad, lat, tt, tok, ev, usd) in enumerate(zip(
+                    case_index.tolist(), score.tolist(), failed.tolist(), latency.tolist(), ttft.tolist(),
+                    out_tokens.tolist(), evaluator.tolist(), cost.tolist(), strict=True,
+                )):
+                    head = f"{run.pk}\t{instances[ci]}\t{arm.pk}\t{k % samples}\t"
+                    if bad:
+                        body = (f"failed\t{{}}\t\\N\t\\N\t\\N\t0\t0\t\\N\t\\N\t\\N\t"
+                                f"{error_types[k % 4]}\t{stamp}\t{stamp}\t{stamp}\t\\N")
+                    else:
+                        price_text = "\\N" if unpriced else f"{usd:.8f}"
+                        body = (f'succeeded\t{{"exact": {{"value": {ok_score}}}}}\t{ok_score}\t'
+                                f"{'t' if ok_score else 'f'}\t{ev:.4f}\t120\t{tok}\t{price_text}\t"
+                                f"{lat:.2f}\t{tt:.2f}\t\t{stamp}\t{stamp}\t{stamp}\t{stamp}")
+                    lines.append(head + body + "\t" + tail + "\n")
+                copy.write("".join(lines))
     insert_seconds = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE experiments_attempt")
@@ -206,6 +223,20 @@ def main() -> int:
               f"(target ≤ {TARGET_WARM_P95_MS:.0f})")
         print(f"leaderboard endpoint cold: p50 {np.median(cold):.1f} ms, p95 {p95(cold):.1f} ms "
               f"(target ≤ {TARGET_COLD_P95_MS:.0f})")
+        # The experiment-wide board merges the persisted per-case stats of the experiment's runs
+        # and bootstraps them on first read (then cached): reported, not a target of the issue.
+        experiment_url = f"/api/v1/experiments/{run.experiment_id}/leaderboard/"
+        cache.clear()
+        started = time.perf_counter()
+        assert client.get(experiment_url).status_code == 200
+        experiment_cold_ms = (time.perf_counter() - started) * 1000
+        experiment_warm = []
+        for _ in range(20):
+            started = time.perf_counter()
+            client.get(experiment_url)
+            experiment_warm.append((time.perf_counter() - started) * 1000)
+        print(f"experiment board (1 run): first read {experiment_cold_ms:.0f} ms, "
+              f"then p95 {p95(experiment_warm):.1f} ms")
         print("top of the quality board:", [(r["arm"], r["value"], r["rank"]) for r in body["quality"][:3]])
         print("cost board, last row:", {k: body["cost"][-1][k] for k in ("arm", "status", "value", "rank")})
         ok = aggregate_s <= TARGET_AGGREGATE_S and p95(warm) <= TARGET_WARM_P95_MS and p95(cold) <= TARGET_COLD_P95_MS

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -152,13 +153,39 @@ def _json_stream(rows: Iterator[dict]) -> Iterator[str]:
     yield "]"
 
 
+class ExportRowSerializer(serializers.Serializer):
+    """One attempt in an export (CSV columns in this order; `scores` is JSON text in CSV)."""
+
+    id = serializers.IntegerField()
+    arm = serializers.CharField()
+    case = serializers.CharField()
+    sample = serializers.IntegerField()
+    status = serializers.CharField()
+    score_value = serializers.FloatField(allow_null=True)
+    passed = serializers.BooleanField(allow_null=True)
+    evaluator_score = serializers.FloatField(allow_null=True)
+    scores = serializers.DictField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cached_tokens = serializers.IntegerField()
+    cost_usd = serializers.CharField(allow_null=True, help_text="Exact decimal; null = unpriced.")
+    latency_ms = serializers.FloatField(allow_null=True)
+    ttft_ms = serializers.FloatField(allow_null=True)
+    error_type = serializers.CharField()
+    retries = serializers.IntegerField()
+    queued_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    responded_at = serializers.DateTimeField(allow_null=True)
+    validated_at = serializers.DateTimeField(allow_null=True)
+    scored_at = serializers.DateTimeField(allow_null=True)
+
+
 class RunExportView(APIView):
     renderer_classes = [_JSONExportRenderer, _CSVRenderer]
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["csv", "json"])],
-        responses={(200, "text/csv"): str, (200, "application/json"): serializers.ListField(
-            child=serializers.DictField())},
+        responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): ExportRowSerializer(many=True)},
     )
     def get(self, request: Request, run_id: int):  # type: ignore[no-untyped-def]
         run = get_for_org(Run.objects.only("id", "org_id"), org_context(request).org, pk=run_id)
