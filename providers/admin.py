@@ -28,6 +28,7 @@ class CredentialForm(forms.ModelForm):
         required=False, strip=True, widget=forms.PasswordInput(render_value=False),
         help_text="Leave blank to keep the stored key.",
     )
+    base_url = forms.URLField(required=False, assume_scheme="https", max_length=500)
 
     class Meta:
         model = ProviderCredential

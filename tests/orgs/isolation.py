@@ -13,6 +13,18 @@ def other_org_object_urls(world) -> list[tuple[str, str, str]]:  # type: ignore[
     return [
         ("api-keys/<int:key_id>/revoke/", "post", f"/api/v1/api-keys/{b_key.pk}/revoke/"),
         *_leaderboard_cases(world),
+        *_provider_cases(world),
+    ]
+
+
+def _provider_cases(world) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    from providers.services import credential_set
+
+    b_credential = credential_set(org=world.b.org, provider="openai", api_key="sk-org-b-secret-0000")
+    url = f"/api/v1/credentials/{b_credential.pk}/"
+    return [
+        ("credentials/<int:credential_id>/", "get", url),
+        ("credentials/<int:credential_id>/", "delete", url),
     ]
 
 
