@@ -224,10 +224,11 @@ def _cross_run_payload(
     default: the one of the most recent run that had one); quality, speed and cost combine all.
     """
     index = list(aggregates.order_by("id").values_list("id", "version", "updated_at"))
-    profiles = list(
+    # Newest first, each profile once (dict keeps the first occurrence).
+    profiles = list(dict.fromkeys(
         aggregates.exclude(evaluator_profile="").order_by("-run_finished_at", "-id").values_list(
-            "evaluator_profile", flat=True).distinct()
-    )
+            "evaluator_profile", flat=True)
+    ))
     pinned = evaluator_profile if evaluator_profile is not None else (profiles[0] if profiles else "")
     key = f"leaderboards:v{PAYLOAD_VERSION}:cross:{_scope_digest(index, pinned, threshold, sorted(scope.items()))}"
     payload = cache.get(key)

@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from benchhub.api.errors import ValidationFailed
 from evaluation.selectors import EXPORT_COLUMNS, attempt_rows_for_export
 from experiments.models import Run
 from leaderboards import selectors
@@ -197,6 +198,12 @@ class RunExportView(APIView):
             response = StreamingHttpResponse(_json_stream(rows), content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-attempts.{fmt}"'
         return response
+
+    def perform_content_negotiation(self, request, force=False):  # type: ignore[no-untyped-def]
+        # DRF answers an unknown `?format=` with 404; for an export it is a bad parameter.
+        if request.query_params.get("format", "json") not in ("csv", "json"):
+            raise ValidationFailed("format must be csv or json.", details={"format": ["csv", "json"]})
+        return super().perform_content_negotiation(request, force)
 
     def handle_exception(self, exc):  # type: ignore[no-untyped-def]
         # Errors stay in the JSON envelope even when the caller asked for CSV.
