@@ -211,3 +211,12 @@ def test_leaderboard_page_shows_unpriced(client, org_world):
     client.force_login(org_world.a.users["viewer"])
     html = client.get(f"/runs/{world.run.pk}/leaderboard/").content.decode()
     assert "unpriced" in html
+
+
+def test_htmx_refresh_renders_only_the_boards_partial(client, org_world):
+    world = make_run(org_world.a.org, n_cases=4, outcome=lambda *a: scored(1.0), status=RunStatus.RUNNING)
+    client.force_login(org_world.a.users["viewer"])
+    page = client.get(f"/runs/{world.run.pk}/leaderboard/").content.decode()
+    assert "<html" in page and 'hx-trigger="every 5s"' in page  # partial boards poll while running
+    partial = client.get(f"/runs/{world.run.pk}/leaderboard/", HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in partial and 'id="leaderboard"' in partial

@@ -139,3 +139,32 @@ def test_recompute_bumps_version_and_reads_never_touch_attempts(org_world):
         run_leaderboard_get(org=org_world.a.org, run_id=world.run.pk)
     assert not any("experiments_attempt" in q["sql"] for q in cold.captured_queries)
     assert len(warm.captured_queries) == 1  # the org-scoped version lookup; the payload comes from the cache
+
+
+def test_run_without_attempts_has_empty_boards(org_world):
+    world = make_run(org_world.a.org, n_cases=0, outcome=lambda *a: scored(1.0), status=RunStatus.CANCELLED)
+    board = run_leaderboard_compute(run_id=world.run.pk)
+    assert board.boards == {"quality": [], "speed": [], "cost": [], "evaluator": []}
+    assert board.pairwise == {} and board.frontier == [] and board.failures["total"] == 0
+
+
+def test_evaluator_pairwise_judgements_enter_the_ratings():
+    # Rule scores tie everywhere; evaluator verdicts (a plug-in source of pairs) decide the ratings.
+    from evaluation.selectors import AttemptOutcomes
+    from leaderboards import aggregation
+
+    n = 80
+    ones = np.ones(n)
+    outcomes = AttemptOutcomes(
+        arm=np.repeat([1, 2], 40), case=np.tile(np.arange(1000, 1040), 2), status=np.zeros(n, dtype=np.int8),
+        score=ones, passed=ones, evaluator=np.full(n, np.nan), cost=ones / 1000, latency=ones * 900,
+        ttft=np.full(n, np.nan), input_tokens=ones, output_tokens=ones,
+    )
+    stats_ = [aggregation.arm_case_stats(outcomes, i) for i in (1, 2)]
+    plain = aggregation.compute_boards(["x", "y"], stats_)
+    assert plain.pairwise["ratings"][0]["rating"] == pytest.approx(plain.pairwise["ratings"][1]["rating"])
+    verdicts = [(1000 + c, 0, 1, 0.0) for c in range(40)]  # y judged better on every case
+    judged = aggregation.compute_boards(["x", "y"], stats_, judgements=verdicts)
+    assert judged.pairwise["judgements"] == 40
+    assert [r["arm"] for r in judged.pairwise["ratings"]] == ["y", "x"]
+    assert judged.pairwise["ratings"][0]["rank"] == 1 and judged.pairwise["ratings"][1]["rank"] == 2
