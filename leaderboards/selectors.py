@@ -31,6 +31,21 @@ CACHE_SECONDS = 24 * 3600
 BOARD_NAMES = ("quality", "speed", "cost", "evaluator")
 
 
+def cache_clear() -> None:
+    """Forget every cached leaderboard payload and lock, and nothing else.
+
+    Versioned keys make this unnecessary for correctness; tests and the benchmark's cold reads
+    use it. It must not flush the whole Redis database, which also holds the Celery broker.
+    """
+    client_for = getattr(getattr(cache, "_cache", None), "get_client", None)
+    if client_for is None:  # local memory: nothing else lives there that matters
+        cache.clear()
+        return
+    client = client_for(None, write=True)
+    for key in client.scan_iter(match="*leaderboards:*", count=1000):
+        client.delete(key)
+
+
 def low_sample_threshold() -> int:
     """Arms with fewer cases than this are flagged `low_sample` (setting BENCHHUB_LEADERBOARD_LOW_SAMPLE)."""
     return int(getattr(settings, "BENCHHUB_LEADERBOARD_LOW_SAMPLE", 30))
@@ -61,7 +76,8 @@ def _ensure_fresh(*, run: Run, board: RunLeaderboard | None) -> RunLeaderboard:
         return run_leaderboard_compute(run_id=run.pk)
     if board.state != BoardState.PARTIAL:
         return board
-    lock = f"leaderboards:lock:run:{run.pk}"
+    # The creation time makes the lock one run's own even where a recreated database reuses ids.
+    lock = f"leaderboards:lock:run:{run.pk}:{int(run.created_at.timestamp() * 1e6)}"
     if run.is_terminal:
         # The run ended but its final board is missing (the end-of-run task has not run yet):
         # compute it here once; concurrent readers keep the partial board meanwhile.
@@ -90,10 +106,11 @@ def _run_board(*, org: Organization, run_id: int) -> tuple[Run, RunLeaderboard]:
         for_org(RunLeaderboard, org)
         .filter(run_id=run_id)
         .select_related("run")
-        .only("id", "version", "state", "computed_at", "run__id", "run__status", "run__org_id")
+        .only("id", "version", "state", "computed_at", "run__id", "run__status", "run__org_id", "run__created_at")
         .first()
     )
-    run = board.run if board is not None else get_for_org(Run.objects.only("id", "status", "org_id"), org, pk=run_id)
+    run = board.run if board is not None else get_for_org(
+        Run.objects.only("id", "status", "org_id", "created_at"), org, pk=run_id)
     fresh = _ensure_fresh(run=run, board=board)
     return run, fresh
 

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
+
+from leaderboards.selectors import cache_clear
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache():
-    """Each test starts with an empty cache (Redis db of the test run, or local memory)."""
-    cache.clear()
+def _no_cached_boards():
+    """Each test starts without cached boards (only leaderboards keys: Redis also holds the broker)."""
+    cache_clear()
     yield
-    cache.clear()
+    cache_clear()
