@@ -28,4 +28,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several fields share a name ("role", "status") across choice sets; name each set once.
+    "ENUM_NAME_OVERRIDES": {
+        "MemberRoleEnum": "orgs.models.Role",
+        "MessageRoleEnum": ["system", "user", "assistant"],
+        "ProviderEnum": "providers.models.Provider",
+        "RunStatusEnum": "experiments.models.RunStatus",
+        "AttemptStatusEnum": "experiments.models.AttemptStatus",
+        "CaseKindEnum": "experiments.models.CaseKind",
+    },
 }
