@@ -47,6 +47,7 @@ from django.utils import timezone
 
 from evaluation.services import ScoringPlan, attempt_score_rules, scores_summarize, scoring_plan_build
 from experiments import prompts
+from experiments.bulk import update_rows
 from experiments.models import (
     ATTEMPT_ENDED,
     Attempt,
@@ -66,6 +67,10 @@ RESULT_FIELDS = [
     "cached_tokens", "cost_usd", "latency_ms", "ttft_ms", "error_type", "error_message", "retries", "errors",
     "raw_response", "provider_request_id", "started_at", "responded_at", "scored_at",
 ]
+
+
+# Calls of one arm differ in length; a reserve of 1.5x the dearest seen keeps the cap a cap.
+BUDGET_HEADROOM = Decimal("1.5")
 
 
 class LeaseLost(Exception):
@@ -335,7 +340,7 @@ class ChunkExecutor:
                 Attempt.objects.filter(run_id=run_id, cost_usd__isnull=False)
                 .values_list("arm_id").annotate(m=Max("cost_usd")).values_list("arm_id", "m")
             ):
-                self.cost_estimate[arm_id] = most
+                self.cost_estimate[arm_id] = most * BUDGET_HEADROOM
         self.stopping: str = ""  # "", "cancelled" or "budget_exhausted"
         if run.cancel_requested_at is not None:
             self.stopping = StopReason.CANCELLED
@@ -455,8 +460,11 @@ class ChunkExecutor:
             return
         self.spent += attempt.cost_usd
         self.counters.spent += attempt.cost_usd
+        # The reserve for a call still in flight: the dearest call of this arm so far, with headroom
+        # for a longer prompt or answer, so that spent + in flight stays under the cap.
+        reserve = attempt.cost_usd * BUDGET_HEADROOM
         known = self.cost_estimate.get(attempt.arm_id)
-        self.cost_estimate[attempt.arm_id] = attempt.cost_usd if known is None else max(known, attempt.cost_usd)
+        self.cost_estimate[attempt.arm_id] = reserve if known is None else max(known, reserve)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -473,7 +481,7 @@ class ChunkExecutor:
             if fence.update(**changes) != 1:
                 raise LeaseLost()
             if self.ended:
-                Attempt.objects.bulk_update(self.ended, RESULT_FIELDS, batch_size=1000)
+                update_rows(Attempt, self.ended, RESULT_FIELDS)
             if started:
                 Attempt.objects.filter(pk__in=started, status=AttemptStatus.QUEUED).update(
                     status=AttemptStatus.RUNNING, started_at=now

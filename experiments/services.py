@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Max
 from django.utils import timezone
 
 from benchhub.api.errors import Conflict, PayloadTooLarge, PolicyDenied, ValidationFailed
 from evaluation.scorers import ScorerConfigError, scorers_validate
 from experiments import prompts
+from experiments.bulk import insert_attempts_for_run, insert_task_instances_for_run
 from experiments.datasets import DatasetInvalid, DatasetTooLarge, ParsedDataset, dataset_parse, rows_validate
 from experiments.models import (
     Arm,
@@ -281,21 +282,26 @@ def run_start(*, experiment: Experiment, started_by: User | None = None) -> Run:
             snapshot=run_snapshot(experiment=experiment, arms=arms), total=total, created_by=started_by,
             lanes=_lanes_for(experiment=experiment, chunks=chunks),
         )
-        instances = TaskInstance.objects.bulk_create(
-            [TaskInstance(run=run, case_id=case.pk, position=case.position) for case in cases], batch_size=2000
-        )
         now = timezone.now()
-        attempts = []
-        # Interleave arms within each chunk so every chunk exercises every arm: progress and
-        # failures show up for all arms from the start rather than arm by arm.
-        for instance in instances:
-            for sample in range(experiment.samples_per_case):
-                for arm in arms:
-                    attempts.append(
-                        Attempt(run=run, task_instance=instance, arm=arm, sample=sample,
-                                chunk=len(attempts) // chunk_size, queued_at=now)
-                    )
-        Attempt.objects.bulk_create(attempts, batch_size=2000)
+        # Arms are interleaved within each chunk so that every chunk exercises every arm: progress
+        # and failures show up for all arms from the start rather than arm by arm.
+        if connection.vendor == "postgresql":
+            insert_task_instances_for_run(run_id=run.pk, dataset_id=experiment.dataset_id)
+            insert_attempts_for_run(run_id=run.pk, experiment_id=experiment.pk, chunk_size=chunk_size,
+                                    samples=experiment.samples_per_case, queued_at=now)
+        else:
+            instances = TaskInstance.objects.bulk_create(
+                [TaskInstance(run=run, case_id=case.pk, position=case.position) for case in cases], batch_size=2000
+            )
+            attempts = []
+            for instance in instances:
+                for sample in range(experiment.samples_per_case):
+                    for arm in arms:
+                        attempts.append(
+                            Attempt(run=run, task_instance=instance, arm=arm, sample=sample,
+                                    chunk=len(attempts) // chunk_size, queued_at=now)
+                        )
+            Attempt.objects.bulk_create(attempts, batch_size=2000)
         RunChunk.objects.bulk_create(
             [RunChunk(run=run, index=i, size=min(chunk_size, total - i * chunk_size)) for i in range(chunks)]
         )
