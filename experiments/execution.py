@@ -80,6 +80,19 @@ class LeaseLost(Exception):
 # --- the event loop that carries the provider calls --------------------------------------------
 
 
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed and enabled: its socket transports cost a fraction of asyncio's per
+    request, which matters when hundreds of calls share one core (see benchmarks/run_throughput.py)."""
+    if settings.BENCHHUB_RUN_UVLOOP:
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 class CallPool:
     """One asyncio loop in a daemon thread per process, reused by every chunk.
 
@@ -88,7 +101,7 @@ class CallPool:
     """
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = _new_loop()
         self.thread = threading.Thread(target=self._run, name="benchhub-calls", daemon=True)
         self.thread.start()
 

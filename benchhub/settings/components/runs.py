@@ -25,6 +25,8 @@ BENCHHUB_RUN_LEASE_SECONDS = env.int("BENCHHUB_RUN_LEASE_SECONDS", default=60)
 # harmless because claiming a chunk is a conditional update.
 BENCHHUB_RUN_REQUEUE_AFTER_SECONDS = env.int("BENCHHUB_RUN_REQUEUE_AFTER_SECONDS", default=900)
 BENCHHUB_RUN_RECOVER_INTERVAL_SECONDS = env.int("BENCHHUB_RUN_RECOVER_INTERVAL_SECONDS", default=30)
+# The provider calls' event loop uses uvloop when it is installed (the default install has it).
+BENCHHUB_RUN_UVLOOP = env.bool("BENCHHUB_RUN_UVLOOP", default=True)
 # Without a broker (CELERY_TASK_ALWAYS_EAGER) runs execute in the server process: "thread" returns
 # at once and proceeds in a background thread; "sync" executes before returning (tests, scripts).
 BENCHHUB_RUNS_INLINE = env.str("BENCHHUB_RUNS_INLINE", default="thread")
