@@ -50,16 +50,22 @@ def context_invalidate(*, org_id: int | None = None) -> None:
             del _cache[key]
 
 
+def context_cached(*, org_id: int, provider: str) -> CallContext | None:
+    """The fresh in-process copy, if any: async callers skip the thread hop of a DB load with it."""
+    with _lock:
+        hit = _cache.get((org_id, provider))
+    return hit[1] if hit and hit[0] > time.monotonic() else None
+
+
 def context_load(*, org_id: int, provider: str) -> CallContext:
     """Sync: call through `sync_to_async` from async code."""
     kind = ProviderKind(provider)
     ttl = float(getattr(settings, "BENCHHUB_PROVIDER_CONTEXT_TTL", 2.0))
-    key = (org_id, kind.value)
+    cached = context_cached(org_id=org_id, provider=kind.value)
+    if cached is not None:
+        return cached
     now = time.monotonic()
-    with _lock:
-        hit = _cache.get(key)
-        if hit and hit[0] > now:
-            return hit[1]
+    key = (org_id, kind.value)
     context = _build(org_id=org_id, kind=kind)
     with _lock:
         _cache[key] = (now + ttl, context)

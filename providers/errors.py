@@ -152,3 +152,27 @@ def classify_http(
     if 400 <= status < 500:
         return error(ErrorType.BAD_REQUEST)
     return error(ErrorType.UNKNOWN)
+
+
+# Transport errors meaning "the server went away mid-request", by class name so that this module
+# stays free of transport imports (httpx, httpcore, aiohttp all have their own).
+_DROPPED = frozenset({
+    "ServerDisconnectedError", "ClientOSError", "ClientConnectionResetError", "RemoteProtocolError",
+    "ConnectionResetError", "BrokenPipeError", "ReadError", "ClientPayloadError",
+})
+
+
+def is_dropped_connection(exc: BaseException) -> bool:
+    """True when a transport error (possibly re-raised as a timeout by the SDK) was a dropped connection.
+
+    The SDKs' aiohttp transport reports a server disconnect as a connect *timeout*; the cause chain
+    still says what happened, and a dropped connection is `unavailable`, not `timeout`.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ in _DROPPED:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -22,7 +22,7 @@ from providers import backend, metrics
 from providers.adapters.pool import close_loop_clients
 from providers.breaker import BreakerConfig, breaker_admit, breaker_record
 from providers.cache import cache_enabled, cache_key, cached_call
-from providers.context import CallContext, context_load
+from providers.context import CallContext, context_cached, context_load
 from providers.interface import (
     CallError,
     CompletionRequest,
@@ -66,6 +66,9 @@ def _check_endpoint(context: CallContext) -> None:
 
 
 async def _load(org_id: int, provider: str) -> CallContext:
+    cached = context_cached(org_id=org_id, provider=provider)
+    if cached is not None:
+        return cached
     return await sync_to_async(context_load)(org_id=org_id, provider=provider)
 
 

@@ -4,8 +4,9 @@
   held by a killed worker frees itself when its lease runs out.
 - Requests and tokens per minute: token buckets (capacity = the per-minute limit, refilled
   continuously); a call beyond the budget *waits* for it instead of failing.
-- Adaptive: a 429 halves the effective concurrency and pauses every worker of that org+provider
-  until the provider's Retry-After; `x-ratelimit-remaining-requests: 0` pauses until its reset
+- Adaptive: a 429 halves the effective concurrency (once per burst: 429s to calls sent before the
+  last decrease do not halve it again, so one burst cannot collapse the cap to 1) and pauses every
+  worker of that org+provider until the provider's Retry-After; `x-ratelimit-remaining-requests: 0` pauses until its reset
   *before* a 429 is earned. The cap then grows back by one slot per 5 clean calls (additive, not
   ×1.5, so it does not overshoot straight into the next 429) up to the configured maximum.
 Without REDIS_URL the same algorithms run in-process (`_LocalStore`).
@@ -76,12 +77,16 @@ return tostring(wait)
 """
 
 _ON_429 = """
-local slots, cap_key, cooldown_key, ok_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local now, pause, max, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local slots, cap_key, cooldown_key, ok_key, decreased_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local now, pause, max, ttl, started = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local cap = tonumber(redis.call('GET', cap_key) or '0')
 if cap == 0 then cap = (max > 0) and max or math.max(1, redis.call('ZCARD', slots)) end
-local new_cap = math.max(1, math.floor(cap / 2))
-redis.call('SET', cap_key, new_cap, 'EX', ttl)
+local new_cap = cap
+if started >= tonumber(redis.call('GET', decreased_key) or '0') then
+  new_cap = math.max(1, math.floor(cap / 2))
+  redis.call('SET', cap_key, new_cap, 'EX', ttl)
+  redis.call('SET', decreased_key, now, 'EX', ttl)
+end
 local pause_end = now + pause
 if pause_end > tonumber(redis.call('GET', cooldown_key) or '0') then redis.call('SET', cooldown_key, pause_end, 'EX', math.ceil(pause) + 1) end
 redis.call('SET', ok_key, 0, 'EX', ttl)
@@ -150,12 +155,17 @@ class _LocalStore:
             self.buckets[name] = (tokens, now)
             return wait
 
-    def on_429(self, names: tuple[str, str, str, str], now: float, pause: float, maximum: int) -> float:
-        slots_name, cap_name, cooldown_name, ok_name = names
+    def on_429(
+        self, names: tuple[str, str, str, str, str], now: float, pause: float, maximum: int, started: float
+    ) -> float:
+        slots_name, cap_name, cooldown_name, ok_name, decreased_name = names
         with self.lock:
             cap = self.values.get(cap_name) or (maximum or max(1, len(self.slots.get(slots_name, {}))))
-            new_cap = max(1, math.floor(cap / 2))
-            self.values[cap_name] = new_cap
+            new_cap = cap
+            if started >= self.values.get(decreased_name, 0.0):
+                new_cap = max(1, math.floor(cap / 2))
+                self.values[cap_name] = new_cap
+                self.values[decreased_name] = now
             self.values[cooldown_name] = max(self.values.get(cooldown_name, 0.0), now + pause)
             self.values[ok_name] = 0
             return new_cap
@@ -183,7 +193,8 @@ _local = _LocalStore()
 
 
 def _names(org_id: int, provider: str) -> dict[str, str]:
-    return {part: backend.key("limit", org_id, provider, part) for part in ("slots", "cap", "cooldown", "ok", "rpm", "tpm")}
+    parts = ("slots", "cap", "cooldown", "ok", "decreased", "rpm", "tpm")
+    return {part: backend.key("limit", org_id, provider, part) for part in parts}
 
 
 def estimate_tokens(prompt_chars: int, max_tokens: int | None) -> int:
@@ -228,6 +239,7 @@ class Permit:
     provider: str
     config: LimitConfig
     estimated_tokens: int
+    acquired_at: float  # a 429 to a call sent before the last decrease does not decrease again
 
     async def report(
         self, *, ok: bool, rate_limited: bool = False, retry_after: float | None = None,
@@ -240,11 +252,13 @@ class Permit:
             await _charge(names["tpm"], self.config.tpm, tokens_used - self.estimated_tokens)
         if rate_limited:
             pause = retry_after if retry_after is not None else 1.0
-            keys = (names["slots"], names["cap"], names["cooldown"], names["ok"])
+            keys = (names["slots"], names["cap"], names["cooldown"], names["ok"], names["decreased"])
             if client is None:
-                _local.on_429(keys, now, pause, self.config.max_concurrency)
+                _local.on_429(keys, now, pause, self.config.max_concurrency, self.acquired_at)
             else:
-                await client.eval(_ON_429, 4, *keys, now, pause, self.config.max_concurrency, ADAPTIVE_TTL_S)
+                await client.eval(
+                    _ON_429, 5, *keys, now, pause, self.config.max_concurrency, ADAPTIVE_TTL_S, self.acquired_at
+                )
             return
         if not ok:
             return
@@ -283,7 +297,9 @@ async def limited(
         await asyncio.sleep((min(wait, 5.0) if wait > 0 else POLL_S) + random.uniform(0, POLL_S))
     metrics.LIMITER_WAIT.labels(provider).observe(time.monotonic() - started)
     try:
-        yield Permit(org_id=org_id, provider=provider, config=config, estimated_tokens=estimated_tokens)
+        yield Permit(
+            org_id=org_id, provider=provider, config=config, estimated_tokens=estimated_tokens, acquired_at=time.time()
+        )
     finally:
         if client is None:
             _local.release(names["slots"], token)

@@ -6,10 +6,10 @@ import time
 from typing import Any
 
 import anthropic
-from anthropic import AsyncAnthropic
+from anthropic import AsyncAnthropic, DefaultAioHttpClient
 
 from providers.adapters.pool import client_for, endpoint_key
-from providers.errors import classify_http, rate_limit_info
+from providers.errors import classify_http, is_dropped_connection, rate_limit_info
 from providers.interface import (
     CompletionRequest,
     CompletionResult,
@@ -36,7 +36,7 @@ def _client(endpoint: Endpoint) -> AsyncAnthropic:
         key,
         lambda: AsyncAnthropic(
             api_key=endpoint.api_key, base_url=endpoint.base_url or None, max_retries=0,
-            default_headers=dict(endpoint.headers) or None,
+            default_headers=dict(endpoint.headers) or None, http_client=DefaultAioHttpClient(),
         ),
     )
 
@@ -78,9 +78,9 @@ def _usage(raw: Any) -> Usage:
 def map_exception(exc: Exception) -> ProviderError:
     if isinstance(exc, ProviderError):
         return exc
-    if isinstance(exc, anthropic.APITimeoutError):
+    if isinstance(exc, anthropic.APITimeoutError) and not is_dropped_connection(exc):
         return ProviderError(ErrorType.TIMEOUT, "anthropic: request timed out")
-    if isinstance(exc, anthropic.APIConnectionError):
+    if isinstance(exc, anthropic.APIConnectionError):  # includes a dropped connection reported as a timeout
         return ProviderError(ErrorType.UNAVAILABLE, f"anthropic: connection failed ({type(exc.__cause__).__name__})")
     if isinstance(exc, anthropic.APIStatusError):
         return classify_http(exc.status_code, exc.body, dict(exc.response.headers), vendor="anthropic")

@@ -113,6 +113,10 @@ class FakeServer:
             self._script.clear()
             self.seen.clear()
             self.max_in_flight = 0
+            self.reset_extras()
+
+    def reset_extras(self) -> None:
+        """Subclasses forget their own knobs here."""
 
     @property
     def url(self) -> str:

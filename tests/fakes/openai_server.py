@@ -52,6 +52,15 @@ class FakeOpenAI(FakeServer):
     def __init__(self, *, port: int = 0, latency_ms: float = 0.0, api_key: str | None = None) -> None:
         super().__init__(port=port, latency_ms=latency_ms)
         self.api_key = api_key
+        # Like a provider with a concurrency quota: past it, 429 + Retry-After. None: no quota.
+        self.concurrency_quota: int | None = None
+        self.quota_retry_after = "0.2"
+        self.rejected = 0
+
+    def reset_extras(self) -> None:
+        self.concurrency_quota = None
+        self.quota_retry_after = "0.2"
+        self.rejected = 0
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -71,6 +80,10 @@ class FakeOpenAI(FakeServer):
     async def _prelude(self, request: web.Request) -> tuple[Any, Reply, web.StreamResponse | None]:
         """Record, wait, and settle every outcome that is not a success."""
         body = await self.record(request)
+        if self.concurrency_quota is not None and self.in_flight > self.concurrency_quota:
+            self.rejected += 1
+            status, error = OPENAI_ERRORS["rate_limited"]
+            return body, Reply(), self.json_response(error, status=status, headers={"Retry-After": self.quota_retry_after})
         reply = self.next_reply()
         await self.wait(reply)
         if not self._authorised(request):

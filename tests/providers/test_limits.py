@@ -67,12 +67,24 @@ def test_a_429_pauses_every_caller_until_retry_after_and_halves_the_cap(gw_org, 
     connect(gw_org, "openai", fake_openai.url, max_concurrency=8)
     status, body = OPENAI_ERRORS["rate_limited"]
     fake_openai.script(Reply.error(status, body, headers={"Retry-After": "1"}))
-    results = burst(gw_org, 5, stagger_s=0.1)  # the first call earns the 429; the others start after it
+
+    def request(i: int):  # type: ignore[no-untyped-def]
+        return completion_request(model="gpt-4o-mini", messages=[{"role": "user", "content": f"q{i}"}])
+
+    async def scenario() -> list[CompletionResult]:
+        first = asyncio.create_task(acomplete(org_id=gw_org.pk, provider="openai", request=request(0)))
+        # Once the first call has earned its 429 and the limiter heard it, four more calls start.
+        while not (await limits_state(org_id=gw_org.pk, provider="openai"))["pause_s"]:
+            await asyncio.sleep(0.01)
+        others = [acomplete(org_id=gw_org.pk, provider="openai", request=request(i)) for i in range(1, 5)]
+        return [await first, *await asyncio.gather(*others)]
+
+    results = async_to_sync(scenario)()
     assert all(isinstance(r, CompletionResult) for r in results)
     first_429_at = fake_openai.seen[0].at
     later = [seen.at for seen in fake_openai.seen[1:]]
     assert len(later) == 5  # the retried call plus the four others: not one wasted 429 more
-    assert min(later) - first_429_at >= 0.95  # nobody called the provider during its Retry-After
+    assert min(later) - first_429_at >= 0.95, [(s.body["messages"][0]["content"], round(s.at - first_429_at, 3)) for s in fake_openai.seen]  # nobody called the provider during its Retry-After
     state = async_to_sync(limits_state)(org_id=gw_org.pk, provider="openai")
     assert state["cap"] == 5  # halved from 8 to 4, then +1 after five clean calls
 
@@ -103,3 +115,17 @@ def test_limits_are_per_org(gw_org, org_world, fake_openai) -> None:  # type: ig
 
     async_to_sync(both)()
     assert fake_openai.max_in_flight == 2  # one slot each, side by side
+
+
+def test_learns_an_unknown_concurrency_quota_from_429s(gw_org, fake_openai) -> None:  # type: ignore[no-untyped-def]
+    """The provider allows 4 at once and says so only with 429s; we configured no cap at all."""
+    connect(gw_org, "openai", fake_openai.url)
+    fake_openai.concurrency_quota = 4
+    fake_openai.latency_s = 0.1
+    results = burst(gw_org, 30, config={"max_retries": 10, "retry_base_delay_s": 0.05, "retry_max_delay_s": 0.2})
+    assert all(isinstance(r, CompletionResult) for r in results), [r for r in results if isinstance(r, ProviderError)]
+    state = async_to_sync(limits_state)(org_id=gw_org.pk, provider="openai")
+    assert state["cap"] is not None and state["cap"] <= 6  # learned: near the quota, not collapsed, not 30
+    # The first blind burst costs 26 rejections; halving once per burst (not once per 429) and
+    # growing back one slot at a time keeps the rest small.
+    assert fake_openai.rejected < 2 * 30
