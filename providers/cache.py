@@ -1,7 +1,7 @@
 """Optional response cache (Django's cache: Redis when REDIS_URL is set, else in-process memory).
 
-The key is a versioned digest of provider, model, base_url, normalised config, messages and seed:
-never the secret. Errors and content-filtered answers are never stored. Identical calls in flight
+The key is a versioned digest of org, provider, model, base_url, normalised config, messages and
+seed: never the secret. Errors and content-filtered answers are never stored. Identical calls in flight
 in one process are collapsed into one provider call. Off by default for benchmark runs (a
 benchmark measures the provider, not our cache); streaming calls bypass it (ttft is their point).
 """
@@ -35,13 +35,14 @@ def cache_enabled(*, purpose: str, use_cache: bool | None, request: CompletionRe
     return purpose != "benchmark" and bool(getattr(settings, "BENCHHUB_PROVIDER_CACHE", True))
 
 
-def cache_key(*, provider: str, base_url: str | None, request: CompletionRequest) -> str:
+def cache_key(*, org_id: int, provider: str, base_url: str | None, request: CompletionRequest) -> str:
+    # Per org: another tenant must neither read our answers nor learn what we asked.
     config = dataclasses.asdict(request)
     config.pop("timeout", None)
     config.pop("max_retries", None)
     config.pop("stream", None)
     config["extra"] = {k: v for k, v in sorted(request.extra.items()) if not k.startswith("retry_")}
-    payload = json.dumps({"p": provider, "u": base_url or "", "r": config}, sort_keys=True, default=str)
+    payload = json.dumps({"o": org_id, "p": provider, "u": base_url or "", "r": config}, sort_keys=True, default=str)
     return f"providers:resp:v{CACHE_VERSION}:" + hashlib.sha256(payload.encode()).hexdigest()
 
 

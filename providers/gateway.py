@@ -98,7 +98,7 @@ async def acomplete(
         _check_policy(context, request.model)
         _check_endpoint(context)
         if cache_enabled(purpose=purpose, use_cache=use_cache, request=request):
-            key = cache_key(provider=kind.value, base_url=context.endpoint.base_url, request=request)
+            key = cache_key(org_id=org_id, provider=kind.value, base_url=context.endpoint.base_url, request=request)
             result = await cached_call(key, lambda: _call(context, request))
             metrics.CACHE.labels(kind.value, request.model, "hit" if result.cache_hit else "miss").inc()
         else:

@@ -78,9 +78,10 @@ def test_identical_calls_in_flight_collapse_into_one(gw_org, fake_openai) -> Non
     assert len({r.text for r in results}) == 1
 
 
-def test_key_is_versioned_and_never_holds_the_secret() -> None:
-    key = cache_key(provider="openai", base_url="http://x/v1", request=request())
+def test_key_is_versioned_per_org_and_never_holds_the_secret() -> None:
+    key = cache_key(org_id=1, provider="openai", base_url="http://x/v1", request=request())
     assert key.startswith("providers:resp:v1:") and OPENAI_KEY not in key
-    assert key == cache_key(provider="openai", base_url="http://x/v1", request=request(timeout=5, max_retries=1))
-    assert key != cache_key(provider="openai", base_url="http://y/v1", request=request())
-    assert key != cache_key(provider="openai", base_url="http://x/v1", request=request(temperature=0.5))
+    assert key == cache_key(org_id=1, provider="openai", base_url="http://x/v1", request=request(timeout=5, max_retries=1))
+    assert key != cache_key(org_id=2, provider="openai", base_url="http://x/v1", request=request())
+    assert key != cache_key(org_id=1, provider="openai", base_url="http://y/v1", request=request())
+    assert key != cache_key(org_id=1, provider="openai", base_url="http://x/v1", request=request(temperature=0.5))
