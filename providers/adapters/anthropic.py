@@ -54,6 +54,8 @@ def _params(request: CompletionRequest) -> dict[str, Any]:
         params["system"] = "\n\n".join(system_parts)
     if request.stop:
         params["stop_sequences"] = list(request.stop)
+    if request.response_format:
+        params["output_config"] = {"format": {"type": "json_schema", "schema": _json_schema(request.response_format)}}
     # This SDK generation no longer takes sampling parameters as arguments; the API still reads
     # them from the body, so they travel there.
     body = {k: v for k, v in {"temperature": request.temperature, "top_p": request.top_p}.items() if v is not None}
@@ -61,6 +63,14 @@ def _params(request: CompletionRequest) -> dict[str, Any]:
     if body:
         params["extra_body"] = body
     return params
+
+
+def _json_schema(response_format: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's `response_format` as Anthropic structured output: its schema, or any JSON object."""
+    if response_format.get("type") == "json_schema":
+        spec = response_format.get("json_schema") or {}
+        return dict(spec.get("schema") or {"type": "object"})
+    return {"type": "object"}
 
 
 def _usage(raw: Any) -> Usage:

@@ -50,6 +50,14 @@ def test_success_maps_text_usage_stop_reason_and_headers(connected, fake_anthrop
     assert seen.body["max_tokens"] == 64 and seen.body["temperature"] == 0.1
 
 
+def test_json_output_requests_become_structured_output(connected, fake_anthropic) -> None:  # type: ignore[no-untyped-def]
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+    ask(connected, response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}})
+    assert fake_anthropic.seen[-1].body["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
+    ask(connected, response_format={"type": "json_object"})
+    assert fake_anthropic.seen[-1].body["output_config"]["format"]["schema"] == {"type": "object"}
+
+
 def test_max_tokens_default_and_length_stop(connected, fake_anthropic) -> None:  # type: ignore[no-untyped-def]
     ask(connected)
     assert fake_anthropic.seen[-1].body["max_tokens"] == 1024  # Anthropic requires one
