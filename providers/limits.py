@@ -6,7 +6,7 @@
   continuously); a call beyond the budget *waits* for it instead of failing.
 - Adaptive: a 429 halves the effective concurrency (once per burst: 429s to calls sent before the
   last decrease do not halve it again, so one burst cannot collapse the cap to 1) and pauses every
-  worker of that org+provider until the provider's Retry-After; `x-ratelimit-remaining-requests: 0` pauses until its reset
+  worker of that org+provider until the provider's Retry-After; `x-ratelimit-remaining-requests` (or `-tokens`) at 0 pauses until its reset
   *before* a 429 is earned. The cap then grows back by one slot per 5 clean calls (additive, not
   ×1.5, so it does not overshoot straight into the next 429) up to the configured maximum.
 Without REDIS_URL the same algorithms run in-process (`_LocalStore`).
@@ -263,8 +263,11 @@ class Permit:
         if not ok:
             return
         pause = 0.0
+        # The provider's own budget is spent: wait for its reset instead of earning a 429.
         if rate_limit and rate_limit.get("remaining_requests") == 0:
             pause = rate_limit.get("reset_requests_s") or 1.0
+        if rate_limit and rate_limit.get("remaining_tokens") == 0:
+            pause = max(pause, rate_limit.get("reset_tokens_s") or 1.0)
         keys3 = (names["cap"], names["cooldown"], names["ok"])
         if client is None:
             _local.on_ok(keys3, now, self.config.max_concurrency, pause)

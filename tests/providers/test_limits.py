@@ -19,9 +19,8 @@ from tests.providers.conftest import connect
 pytestmark = pytest.mark.django_db
 
 
-def burst(org, n: int, *, config: dict | None = None, stagger_s: float = 0.0) -> list[CompletionResult | ProviderError]:  # type: ignore[no-untyped-def]
+def burst(org, n: int, *, config: dict | None = None) -> list[CompletionResult | ProviderError]:  # type: ignore[no-untyped-def]
     async def one(i: int) -> CompletionResult | ProviderError:
-        await asyncio.sleep(i * stagger_s)
         request = completion_request(model="gpt-4o-mini", messages=[{"role": "user", "content": f"q{i}"}], config=config)
         try:
             return await acomplete(org_id=org.pk, provider="openai", request=request)
@@ -89,11 +88,24 @@ def test_a_429_pauses_every_caller_until_retry_after_and_halves_the_cap(gw_org, 
     assert state["cap"] == 5  # halved from 8 to 4, then +1 after five clean calls
 
 
-def test_remaining_requests_zero_pauses_before_a_429_is_earned(gw_org, fake_openai) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s"},
+        {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1s"},
+        {"anthropic-ratelimit-requests-remaining": "0"},
+    ],
+)
+def test_an_exhausted_provider_budget_pauses_before_a_429_is_earned(gw_org, fake_openai, headers) -> None:  # type: ignore[no-untyped-def]
     connect(gw_org, "openai", fake_openai.url)
-    fake_openai.script(Reply.ok(headers={"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s"}))
-    results = burst(gw_org, 2, stagger_s=0.2)
-    assert all(isinstance(r, CompletionResult) for r in results)
+    fake_openai.script(Reply.ok(headers=headers))
+    request = completion_request(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+
+    async def one_then_another() -> None:
+        await acomplete(org_id=gw_org.pk, provider="openai", request=request)  # hears "budget spent"
+        await acomplete(org_id=gw_org.pk, provider="openai", request=request)
+
+    async_to_sync(one_then_another)()
     assert fake_openai.seen[1].at - fake_openai.seen[0].at >= 0.95
 
 
