@@ -66,7 +66,8 @@ def test_only_one_probe_while_half_open(gw_org, fake_openai) -> None:  # type: i
 
     async def probe_and_others() -> list[object]:
         probe = asyncio.create_task(acomplete(org_id=gw_org.pk, provider="openai", request=REQUEST))
-        await asyncio.sleep(0.1)
+        while len(fake_openai.seen) < 2:  # the probe is at the server, taking its time
+            await asyncio.sleep(0.01)
         others = await asyncio.gather(
             *[acomplete(org_id=gw_org.pk, provider="openai", request=REQUEST) for _ in range(4)], return_exceptions=True
         )
