@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 
+from experiments.execution import inline_wait
 from experiments.models import Experiment, Run
 from experiments.services import dataset_create, experiment_create, run_start
 from orgs.models import Organization
@@ -50,6 +51,7 @@ def seed(*, org: Organization, base_url: str, timeout: float = 300) -> dict[str,
     while time.monotonic() < deadline:
         run = Run.objects.get(pk=run.pk)
         if run.is_terminal:
+            inline_wait(run_id=run.pk, timeout=max(1.0, deadline - time.monotonic()))
             break
         time.sleep(0.2)
     url = base_url.rstrip("/") + f"/runs/{run.pk}/"

@@ -577,21 +577,40 @@ def _call_error(error: Any) -> dict[str, Any]:
 # --- no broker: the run executes inside this process ----------------------------------------
 
 
+INLINE_RETRIES = 20
+
+
 def inline_drive(*, run_id: int) -> None:
-    """Execute a run's chunks one after the other in this thread, then finalize it."""
+    """Execute a run's chunks one after the other in this thread, then finalize it.
+
+    A database error (SQLite answering "locked" while a request writes) is retried here the way
+    Celery's autoretry does it for workers: nothing terminal was written, and the same token takes
+    its own chunk back.
+    """
     from experiments.services import run_finalize
 
+    token = f"inline-{uuid.uuid4().hex}"
+    failures = 0
     while True:
-        index = (
-            RunChunk.objects.filter(run_id=run_id, status__in=[ChunkStatus.PENDING, ChunkStatus.ENQUEUED])
-            .order_by("index")
-            .values_list("index", flat=True)
-            .first()
-        )
-        if index is None:
-            break
-        chunk_execute(run_id=run_id, index=index)
-    run_finalize(run_id=run_id)
+        try:
+            mine = Q(status=ChunkStatus.RUNNING, lease_owner=token)  # taken back after an error
+            index = (
+                RunChunk.objects.filter(mine | Q(status__in=[ChunkStatus.PENDING, ChunkStatus.ENQUEUED]), run_id=run_id)
+                .order_by("index")
+                .values_list("index", flat=True)
+                .first()
+            )
+            if index is None:
+                run_finalize(run_id=run_id)
+                return
+            chunk_execute(run_id=run_id, index=index, token=token)
+        except DatabaseError:
+            failures += 1
+            if failures > INLINE_RETRIES:
+                raise
+            logger.warning("in-process run hit a database error; retrying", extra={"run_id": run_id}, exc_info=True)
+            connection.close()
+            time.sleep(min(2.0, 0.1 * failures))
 
 
 _inline_threads: dict[int, threading.Thread] = {}

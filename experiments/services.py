@@ -270,7 +270,7 @@ def run_start(*, experiment: Experiment, started_by: User | None = None) -> Run:
     """
     arms = list(experiment.arms.order_by("position"))
     arms_check_allowed(org=experiment.org, arms=[{"provider": a.provider, "model": a.model} for a in arms])
-    cases = list(experiment.dataset.cases.order_by("position").only("pk", "position"))
+    cases = list(experiment.dataset.cases.order_by("position").values_list("pk", "position"))
     if not cases:
         raise ValidationFailed("The dataset has no cases.")
     chunk_size = max(1, settings.BENCHHUB_RUN_CHUNK_SIZE)
@@ -291,7 +291,8 @@ def run_start(*, experiment: Experiment, started_by: User | None = None) -> Run:
                                     samples=experiment.samples_per_case, queued_at=now)
         else:
             instances = TaskInstance.objects.bulk_create(
-                [TaskInstance(run=run, case_id=case.pk, position=case.position) for case in cases], batch_size=2000
+                [TaskInstance(run=run, case_id=case_pk, position=position) for case_pk, position in cases],
+                batch_size=2000,
             )
             attempts = []
             for instance in instances:

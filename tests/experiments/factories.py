@@ -47,11 +47,43 @@ def make_experiment(
 
 def wait_for(run: Run, *, timeout: float = 120, until=None) -> Run:  # type: ignore[no-untyped-def]
     """Poll the run row until it ended (or `until(run)` holds). Fails the test on timeout."""
+    from django.db import OperationalError
+
     deadline = time.monotonic() + timeout
     while True:
-        run = Run.objects.get(pk=run.pk)
-        if (until(run) if until else run.is_terminal):
+        try:
+            run = Run.objects.get(pk=run.pk)
+        except OperationalError:  # in-memory SQLite shared by threads answers "table is locked"
+            time.sleep(0.05)
+            continue
+        if until is not None and until(run):
+            return run
+        if until is None and run.is_terminal:
+            # An in-process run's thread still finishes its after-run work (the leaderboard hook):
+            # let it, so that the next test starts on a quiet database.
+            from experiments.execution import inline_wait
+
+            inline_wait(run_id=run.pk, timeout=60)
             return run
         if time.monotonic() > deadline:
             raise AssertionError(f"run {run.pk} still {run.status} ({run.done}/{run.total}) after {timeout}s")
         time.sleep(0.1)
+
+
+def make_unstarted_run(org: Organization) -> Run:
+    """A run with its task instances and attempts stored but not handed to any executor."""
+    from django.utils import timezone
+
+    from experiments.models import Attempt, TaskInstance
+    from experiments.services import run_snapshot
+
+    experiment = make_experiment(org, cases=2)
+    arms = list(experiment.arms.all())
+    run = Run.objects.create(
+        org=org, experiment=experiment, total=2 * len(arms), snapshot=run_snapshot(experiment=experiment, arms=arms)
+    )
+    for case in experiment.dataset.cases.all():
+        instance = TaskInstance.objects.create(run=run, case=case, position=case.position)
+        for arm in arms:
+            Attempt.objects.create(run=run, task_instance=instance, arm=arm, queued_at=timezone.now())
+    return run

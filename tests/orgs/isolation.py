@@ -14,6 +14,25 @@ def other_org_object_urls(world) -> list[tuple[str, str, str]]:  # type: ignore[
         ("api-keys/<int:key_id>/revoke/", "post", f"/api/v1/api-keys/{b_key.pk}/revoke/"),
         *_leaderboard_cases(world),
         *_provider_cases(world),
+        *_experiments_cases(world),
+    ]
+
+
+def _experiments_cases(world) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    from tests.experiments.factories import make_unstarted_run
+
+    run = make_unstarted_run(world.b.org)
+    attempt = run.attempts.first()
+    dataset, experiment = run.experiment.dataset_id, run.experiment_id
+    return [
+        ("datasets/<int:dataset_id>/", "get", f"/api/v1/datasets/{dataset}/"),
+        ("experiments/<int:experiment_id>/", "get", f"/api/v1/experiments/{experiment}/"),
+        ("experiments/<int:experiment_id>/runs/", "post", f"/api/v1/experiments/{experiment}/runs/"),
+        ("runs/<int:run_id>/", "get", f"/api/v1/runs/{run.pk}/"),
+        ("runs/<int:run_id>/cancel/", "post", f"/api/v1/runs/{run.pk}/cancel/"),
+        ("runs/<int:run_id>/retry-failed/", "post", f"/api/v1/runs/{run.pk}/retry-failed/"),
+        ("runs/<int:run_id>/attempts/", "get", f"/api/v1/runs/{run.pk}/attempts/"),
+        ("attempts/<int:attempt_id>/", "get", f"/api/v1/attempts/{attempt.pk}/"),
     ]
 
 

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from benchhub.api.errors import ApiError
+from experiments.execution import inline_wait
 from experiments.models import Dataset, Run
 from experiments.services import dataset_create, experiment_create, run_start
 from orgs.models import Organization
@@ -106,6 +107,9 @@ class Command(BaseCommand):
                     bar.set_postfix(failed=run.failed, status=run.status, refresh=False)
                     bar.refresh()
                 if run.is_terminal:
+                    # Without a broker the run's thread still runs its after-run work (leaderboards);
+                    # a daemon thread would die with this process.
+                    inline_wait(run_id=run.pk, timeout=120)
                     return run
                 time.sleep(poll)
         finally:
