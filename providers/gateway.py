@@ -107,6 +107,10 @@ async def acomplete(
     except ProviderError as exc:
         status, error = "error", exc
         raise
+    except Exception:
+        # Not the provider's doing (e.g. the database is down): counted apart, never as "ok".
+        status = "internal_error"
+        raise
     finally:
         _observe(org_id, kind.value, request, purpose, started, status, result, error)
 
