@@ -66,7 +66,7 @@ def test_errors_and_content_filtered_answers_are_never_cached(gw_org, fake_opena
 
 def test_identical_calls_in_flight_collapse_into_one(gw_org, fake_openai) -> None:  # type: ignore[no-untyped-def]
     connect(gw_org, "openai", fake_openai.url)
-    fake_openai.latency_s = 0.3
+    fake_openai.latency_s = 1.0  # all five are surely in flight before the first answer
 
     async def five() -> list:
         calls = [acomplete(org_id=gw_org.pk, provider="openai", request=request(), purpose="chat") for _ in range(5)]

@@ -35,7 +35,7 @@ def burst(org, n: int, *, config: dict | None = None) -> list[CompletionResult |
 
 def test_concurrency_cap_is_never_exceeded(gw_org, fake_openai) -> None:  # type: ignore[no-untyped-def]
     connect(gw_org, "openai", fake_openai.url, max_concurrency=3)
-    fake_openai.latency_s = 0.15
+    fake_openai.latency_s = 0.3
     results = burst(gw_org, 12)
     assert all(isinstance(r, CompletionResult) for r in results)
     assert fake_openai.max_in_flight == 3  # full use of the cap, never more
