@@ -11,7 +11,9 @@ starts runs through `run_start` (what the API's POST does) and waits for each to
 Ideal: attempts / concurrency x latency = 10,000 / 100 x 0.2 s = 20 s. Printed per repeat and as
 the median: wall time (start to the run's end) and its ratio to the ideal, database queries per
 attempt (all statements of the worker processes, the gateway's included, plus those of this
-process's `run_start`), and the worker's peak RSS (largest process, and all its processes together).
+process's `run_start`), the worker's CPU per attempt, and its memory: peak RSS of its largest process,
+the sum of its processes' peak RSS (which counts pages shared copy-on-write once per process), and
+the peak of their summed PSS (what the worker really holds), sampled while the run executes.
 """
 
 from __future__ import annotations
@@ -59,12 +61,8 @@ def probe_total(directory: Path) -> int:
 
 def worker_rss_kb(pid: int) -> tuple[int, int]:
     """(largest VmHWM, sum of VmHWM) over the worker's main process and its children."""
-    pids = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        children = (task / "children").read_text().split() if (task / "children").exists() else []
-        pids += [int(c) for c in children]
     peaks = []
-    for p in pids:
+    for p in worker_pids(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -72,6 +70,28 @@ def worker_rss_kb(pid: int) -> tuple[int, int]:
         except FileNotFoundError:
             continue
     return max(peaks, default=0), sum(peaks)
+
+
+def worker_pids(pid: int) -> list[int]:
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = (task / "children").read_text().split() if (task / "children").exists() else []
+        pids += [int(c) for c in children]
+    return pids
+
+
+def worker_pss_kb(pid: int) -> int:
+    """Memory the worker really holds: PSS summed over its processes (prefork children share the
+    parent's pages copy-on-write, so summing their RSS would count those pages three times)."""
+    total = 0
+    for p in worker_pids(pid):
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
@@ -98,6 +118,7 @@ def main() -> None:  # noqa: C901 - a script read top to bottom
     parser.add_argument("--worker-processes", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--chunk-size", type=int, default=500)
     parser.add_argument("--json", action="store_true", help="print only the summary as JSON")
+    parser.add_argument("--malloc-arena-max", default="", help="MALLOC_ARENA_MAX for the worker (glibc)")
     parser.add_argument("--transport", choices=["default", "aiohttp"], default="default",
                         help="experiment: run the gateway's OpenAI SDK clients on the aiohttp transport")
     args = parser.parse_args()
@@ -138,7 +159,8 @@ def main() -> None:  # noqa: C901 - a script read top to bottom
         [sys.executable, "-m", "celery", "-A", "benchhub", "worker", "-Q", queue, "--pool", "prefork",
          "--concurrency", str(args.worker_processes), "--loglevel", "WARNING", "--without-gossip",
          "--without-mingle", "--without-heartbeat", "--include", "benchmarks.worker_probe", "-n", f"{queue}@%h"],
-        cwd=ROOT, env={**env, "BENCH_PROBE_DIR": str(probe_dir), "BENCH_OPENAI_TRANSPORT": args.transport},
+        cwd=ROOT, env={**env, "BENCH_PROBE_DIR": str(probe_dir), "BENCH_OPENAI_TRANSPORT": args.transport,
+                       **({"MALLOC_ARENA_MAX": args.malloc_arena_max} if args.malloc_arena_max else {})},
         stdout=worker_log.open("wb"),
         stderr=subprocess.STDOUT,
     )
@@ -171,11 +193,13 @@ def main() -> None:  # noqa: C901 - a script read top to bottom
             with CaptureQueriesContext(connection) as start_queries:
                 run = run_start(experiment=experiment)
             start_seconds = time.perf_counter() - started
+            peak_pss = 0
             while True:
                 run = Run.objects.only("status", "done", "total", "failed").get(pk=run.pk)
+                peak_pss = max(peak_pss, worker_pss_kb(worker.pid))
                 if run.is_terminal:
                     break
-                time.sleep(0.05)
+                time.sleep(0.1)
             wall = time.perf_counter() - started
             time.sleep(0.5)  # let the last task's probe file land
             worker_queries = probe_total(probe_dir) - before_worker
@@ -189,6 +213,7 @@ def main() -> None:  # noqa: C901 - a script read top to bottom
                 "queries": queries, "queries_per_attempt": round(queries / run.total, 3),
                 "worker_cpu_ms_per_attempt": round(cpu_ms, 2),
                 "worker_peak_rss_mb": round(largest / 1024, 1), "worker_all_processes_rss_mb": round(total_rss / 1024, 1),
+                "worker_peak_pss_mb": round(peak_pss / 1024, 1),
             }
             results.append(result)
             if not args.json:
@@ -201,6 +226,7 @@ def main() -> None:  # noqa: C901 - a script read top to bottom
             "median_worker_cpu_ms_per_attempt": statistics.median(r["worker_cpu_ms_per_attempt"] for r in results),
             "worker_peak_rss_mb": max(r["worker_peak_rss_mb"] for r in results),
             "worker_all_processes_rss_mb": max(r["worker_all_processes_rss_mb"] for r in results),
+            "worker_peak_pss_mb": max(r["worker_peak_pss_mb"] for r in results),
             "rounds": len(results), "worker_processes": args.worker_processes, "concurrency": args.concurrency,
             "transport": args.transport,
             "targets": {"ratio_to_ideal": 1.25, "queries_per_attempt": 3, "worker_peak_rss_mb": 400},
