@@ -37,7 +37,14 @@ def attempt_list(
     *, run: Run, arm: str | None = None, status: str | None = None, case: str | None = None
 ) -> QuerySet[Attempt]:
     """A run's attempts; `arm` is a label ("mock:a") or an arm id, `case` the dataset row's id."""
-    qs = Attempt.objects.filter(run=run).select_related("arm", "task_instance__case").order_by("pk")
+    # A list names the case by its id only: its payload (a PR's whole repo snapshot) and the raw
+    # provider response stay in the database until one attempt is asked for.
+    qs = (
+        Attempt.objects.filter(run=run)
+        .select_related("arm", "task_instance__case")
+        .defer("task_instance__case__payload", "raw_response")
+        .order_by("pk")
+    )
     if arm:
         qs = qs.filter(arm_id=int(arm)) if arm.isdigit() else qs.filter(arm__label=arm)
     if status:

@@ -132,3 +132,34 @@ def test_adding_a_scorer_is_one_class_and_slow_ones_are_kept_apart():
 def test_summary_mean_and_all_passed():
     summary = scores_summarize({"a": {"value": 1.0, "passed": True}, "b": {"value": 0.5, "passed": False}})
     assert (summary.score_value, summary.passed) == (0.75, False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_slow_scorers_are_left_to_the_scoring_task_and_land_on_the_attempt(org_world, settings):
+    from experiments.models import Attempt
+    from experiments.services import run_start
+    from tests.experiments.factories import make_experiment, mock_arm, wait_for
+
+    if "test_slow_upper" not in scorer_types():
+
+        @register
+        class SlowUpper(Scorer):
+            """Stands in for a sandboxed or evaluator scorer: marked slow, so it runs queued."""
+
+            type = "test_slow_upper"
+            slow = True
+
+            def score(self, item: ScoreInput) -> Score:
+                ok = item.output.isupper()
+                return Score(1.0 if ok else 0.0, ok, {"scored_by": "queue"})
+
+    settings.CELERY_TASK_ALWAYS_EAGER, settings.BENCHHUB_RUNS_INLINE = True, "sync"
+    experiment = make_experiment(
+        org_world.a.org, cases=3, arms=[mock_arm("a", mock_response="YES")],
+        scorers=[{"type": "contains", "value": "YES"}, {"type": "test_slow_upper"}],
+    )
+    run = wait_for(run_start(experiment=experiment))
+    for attempt in Attempt.objects.filter(run=run):
+        assert set(attempt.scores) == {"contains", "test_slow_upper"}
+        assert attempt.scores["test_slow_upper"]["details"] == {"scored_by": "queue"}
+        assert (attempt.score_value, attempt.passed) == (1.0, True)
