@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from benchhub.api.pagination import paginated_response
+from orgs.access import OrgContext
 from orgs.models import ApiKey, Membership, Organization, Role
 from orgs.permissions import IsOrgAdmin, org_context
 from orgs.scoping import for_org, get_for_org
@@ -19,6 +20,16 @@ from orgs.selectors import membership_get
 from orgs.services import api_key_create, api_key_revoke, jwt_issue, member_add
 
 _ROLE_TOO_HIGH = "You cannot grant a higher role than your own."
+
+
+def _validated_grant(request: Request, serializer_class: type[serializers.Serializer]) -> tuple[OrgContext, dict]:
+    """Validates a request that grants a role; nobody grants a role above their own."""
+    context = org_context(request)
+    data = serializer_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    if not context.can(data.validated_data["role"]):
+        raise PermissionDenied(_ROLE_TOO_HIGH)
+    return context, data.validated_data
 
 
 class MeView(APIView):
@@ -96,12 +107,8 @@ class ApiKeyListCreateView(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: CreatedSerializer})
     def post(self, request: Request) -> Response:
-        context = org_context(request)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        if not context.can(data.validated_data["role"]):
-            raise PermissionDenied(_ROLE_TOO_HIGH)
-        key, plaintext = api_key_create(org=context.org, created_by=context.user, **data.validated_data)
+        context, data = _validated_grant(request, self.InputSerializer)
+        key, plaintext = api_key_create(org=context.org, created_by=context.user, **data)
         key.key = plaintext  # type: ignore[attr-defined]
         return Response(self.CreatedSerializer(key).data, status=status.HTTP_201_CREATED)
 
@@ -138,10 +145,6 @@ class MemberListCreateView(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request: Request) -> Response:
-        context = org_context(request)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        if not context.can(data.validated_data["role"]):
-            raise PermissionDenied(_ROLE_TOO_HIGH)
-        membership = member_add(org=context.org, **data.validated_data)
+        context, data = _validated_grant(request, self.InputSerializer)
+        membership = member_add(org=context.org, **data)
         return Response(self.OutputSerializer(membership).data, status=status.HTTP_201_CREATED)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.celery_worker import stop_process
+
 MODEL_ALIAS = "gemma"
 
 
@@ -85,11 +87,5 @@ class LlamaServer:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
         self.process = None
