@@ -423,7 +423,17 @@ def run_finalize(*, run_id: int) -> Run:
     return run
 
 
-def runs_recover(*, now=None) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def run_resume_if_stuck(*, run: Run) -> bool:
+    """Embedded default (no workers, so no worker start and no beat to recover runs): a run whose
+    executor died with its server process is resumed when someone looks at it."""
+    if run.is_terminal or not settings.CELERY_TASK_ALWAYS_EAGER:
+        return False
+    if not RunChunk.objects.filter(run=run, status=ChunkStatus.RUNNING, lease_expires_at__lt=timezone.now()).exists():
+        return False
+    return any(runs_recover(run_ids=[run.pk]).values())
+
+
+def runs_recover(*, now=None, run_ids: list[int] | None = None) -> dict[str, int]:  # type: ignore[no-untyped-def]
     """Find stuck runs and resume them. Safe to run anywhere, any number of times.
 
     - a RUNNING chunk whose lease expired (its executor died, e.g. SIGKILL) is enqueued again;
@@ -436,6 +446,8 @@ def runs_recover(*, now=None) -> dict[str, int]:  # type: ignore[no-untyped-def]
     now = now or timezone.now()
     stats = {"requeued": 0, "dispatched": 0, "finalized": 0}
     live = Run.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).values_list("pk", flat=True)
+    if run_ids is not None:
+        live = live.filter(pk__in=run_ids)
     requeue_before = now - timezone.timedelta(seconds=settings.BENCHHUB_RUN_REQUEUE_AFTER_SECONDS)
     for run_id in list(live):
         stale = list(

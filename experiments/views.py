@@ -96,6 +96,8 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         run = selectors.run_get(org=context.org, run_id=run_id)
     except ApiError:
         return render(request, "experiments/not_found.html", {"org_context": context}, status=404)
+    if services.run_resume_if_stuck(run=run):
+        run.refresh_from_db()
     page = {"org_context": context, "run": run}
     if request.htmx:
         # The poll: counters from the run row only, never a count over attempts.

@@ -266,6 +266,8 @@ class RunDetailView(APIView):
     @extend_schema(responses=RunOutputSerializer)
     def get(self, request: Request, run_id: int) -> Response:
         run = selectors.run_get(org=org_context(request).org, run_id=run_id)
+        if services.run_resume_if_stuck(run=run):
+            run.refresh_from_db()
         return Response(run_output(run, request))
 
 

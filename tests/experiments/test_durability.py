@@ -232,3 +232,18 @@ def test_local_arm_with_point_local_at_is_used(org_world, settings, openai_serve
     assert run.status == RunStatus.COMPLETED
     assert len(openai_server.seen) == 3
     assert Attempt.objects.filter(run=run, output__startswith="Echo: What is").count() == 3
+
+
+def test_embedded_run_left_by_a_dead_server_resumes_when_looked_at(settings, org_world, api_client):
+    from tests.conftest import bearer
+    from tests.experiments.factories import make_unstarted_run
+
+    settings.CELERY_TASK_ALWAYS_EAGER, settings.BENCHHUB_RUNS_INLINE = True, "sync"
+    run = make_unstarted_run(org_world.a.org)
+    # The server process died mid-run: its chunk is leased to an executor that no longer exists.
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, started_at=timezone.now())
+    RunChunk.objects.create(run=run, index=0, size=run.total, status=ChunkStatus.RUNNING, lease_owner="inline-dead",
+                            lease_expires_at=timezone.now() - timezone.timedelta(minutes=2))
+    body = bearer(api_client, org_world.a.keys["viewer"]).get(f"/api/v1/runs/{run.pk}/").json()
+    assert body["status"] == "completed"
+    assert body["progress"] == {"total": 4, "done": 4, "failed": 0, "running": 0}
