@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.db import connection
 
@@ -50,11 +52,27 @@ def execution(request, settings):  # type: ignore[no-untyped-def]
     if request.param == Mode.INLINE:
         settings.CELERY_TASK_ALWAYS_EAGER = True
         settings.BENCHHUB_RUNS_INLINE = "sync"
-        return Mode.INLINE
+        yield Mode.INLINE
+        return
     worker = request.getfixturevalue("celery_worker")
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.BENCHHUB_QUEUE_OVERRIDE = worker.queue
-    return Mode.CELERY
+    yield Mode.CELERY
+    # A run is "ended" a moment before its last task returns (the hand-over and after-run hooks):
+    # let the worker go idle before the test database is truncated under it.
+    wait_idle(worker)
+
+
+def wait_idle(worker: CeleryWorker, timeout: float = 30) -> None:
+    from benchhub.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        replies = app.control.inspect(timeout=1).active() or {}
+        mine = [tasks for name, tasks in replies.items() if name.startswith(worker.queue)]
+        if mine and not any(mine):
+            return
+        time.sleep(0.2)
 
 
 class AlwaysFailing(FakeOpenAI):
