@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import time
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from evaluation.selectors import (
@@ -70,8 +72,27 @@ def run_leaderboard_compute(*, run_id: int, seed: int = stats.DEFAULT_SEED, n_bo
     state = BoardState.FINAL if run.is_terminal else BoardState.PARTIAL
     ended = int(((outcomes.status == 0) | (outcomes.status == 1) | (outcomes.status == 2)).sum())
 
+    persist = functools.partial(_persist, run=run, arms=arms, arm_stats=arm_stats, boards=boards,
+                                failures=failures, profile=profile, state=state, ended=ended, seed=seed,
+                                n_boot=n_boot, started=started)
+    try:
+        board = persist()
+    except IntegrityError:
+        # SQLite has no row locks: a concurrent first computation inserted the board; ours replaces it.
+        board = persist()
+    board.compute_seconds = round(time.perf_counter() - started, 3)
+    RunLeaderboard.objects.filter(pk=board.pk).update(compute_seconds=board.compute_seconds)
+    logger.info("leaderboard computed", extra={"run_id": run_id, "state": state, "attempts": len(outcomes),
+                                                "seconds": board.compute_seconds})
+    return board
+
+
+def _persist(*, run: Run, arms: list[Arm], arm_stats: list, boards: Any, failures: dict, profile: str,
+             state: str, ended: int, seed: int, n_boot: int, started: float) -> RunLeaderboard:
     with transaction.atomic():
-        # Lock the row so that two concurrent refreshes each bump the version once.
+        # Lock the run, not the board: the board may not exist yet, and two first computations
+        # (the end-of-run task and a reader) must not both insert it.
+        Run.objects.select_for_update().filter(pk=run.pk).values_list("pk", flat=True).first()
         board = RunLeaderboard.objects.select_for_update().filter(run=run).first()
         if board is None:
             board = RunLeaderboard(org_id=run.org_id, run=run)
@@ -100,10 +121,6 @@ def run_leaderboard_compute(*, run_id: int, seed: int = stats.DEFAULT_SEED, n_bo
             )
             for arm, s in zip(arms, arm_stats, strict=True)
         )
-    board.compute_seconds = round(time.perf_counter() - started, 3)
-    RunLeaderboard.objects.filter(pk=board.pk).update(compute_seconds=board.compute_seconds)
-    logger.info("leaderboard computed", extra={"run_id": run_id, "state": state, "attempts": len(outcomes),
-                                                "seconds": board.compute_seconds})
     return board
 
 

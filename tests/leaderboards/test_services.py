@@ -168,3 +168,34 @@ def test_evaluator_pairwise_judgements_enter_the_ratings():
     assert judged.pairwise["judgements"] == 40
     assert [r["arm"] for r in judged.pairwise["ratings"]] == ["y", "x"]
     assert judged.pairwise["ratings"][0]["rank"] == 1 and judged.pairwise["ratings"][1]["rank"] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_first_computations_at_once_make_one_board(org_world):
+    """The end-of-run task and a reader may both find no board yet; neither may fail."""
+    import threading
+
+    from django.db import connections
+
+    world = make_run(org_world.a.org, arms=["mock:a", "mock:b"], n_cases=30, outcome=_rng_outcome([0.7, 0.3]))
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def compute() -> None:
+        try:
+            barrier.wait(timeout=10)
+            run_leaderboard_compute(run_id=world.run.pk)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=compute) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    board = RunLeaderboard.objects.get(run=world.run)
+    assert board.version == 2
+    assert ArmAggregate.objects.filter(run=world.run).count() == 2
