@@ -177,6 +177,10 @@ def test_two_first_computations_at_once_make_one_board(org_world):
 
     from django.db import connections
 
+    from tests.support.services import require_postgres
+
+    require_postgres()  # concurrent writers: SQLite's test database locks whole tables
+
     world = make_run(org_world.a.org, arms=["mock:a", "mock:b"], n_cases=30, outcome=_rng_outcome([0.7, 0.3]))
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
