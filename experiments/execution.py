@@ -151,26 +151,10 @@ def extract_patch(output: str) -> str:
 
 
 def build_request(*, arm: dict[str, Any], messages: list[dict[str, str]], seed: int) -> Any:
-    from experiments.services import ARM_CONFIG_FIELDS
-    from providers.interface import CompletionRequest, Message
+    """The gateway request of one attempt; the arm's own seed wins over the run's per-sample seed."""
+    from providers.requests import completion_request
 
-    config = dict(arm.get("config") or {})
-    stop = config.get("stop")
-    return CompletionRequest(
-        model=arm["model"],
-        messages=tuple(Message(role=m["role"], content=m["content"]) for m in messages),
-        system=config.get("system"),
-        temperature=config.get("temperature"),
-        max_tokens=config.get("max_tokens"),
-        top_p=config.get("top_p"),
-        stop=tuple(stop) if isinstance(stop, list) else ((stop,) if isinstance(stop, str) else None),
-        seed=config.get("seed", seed),
-        response_format=config.get("response_format"),
-        timeout=config.get("timeout"),
-        stream=bool(config.get("stream", False)),
-        max_retries=config.get("max_retries"),
-        extra={k: v for k, v in config.items() if k not in ARM_CONFIG_FIELDS},
-    )
+    return completion_request(model=arm["model"], messages=messages, config={"seed": seed, **(arm.get("config") or {})})
 
 
 # --- one chunk ---------------------------------------------------------------------------------

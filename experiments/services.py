@@ -40,12 +40,6 @@ from orgs.models import Organization, User
 logger = logging.getLogger("benchhub.runs")
 
 # Arm config keys that CompletionRequest takes as fields; the rest go to `extra` (see API.md).
-ARM_CONFIG_FIELDS = frozenset(
-    {"temperature", "max_tokens", "top_p", "stop", "seed", "system", "timeout", "max_retries", "stream",
-     "response_format"}
-)
-
-
 # --- datasets ----------------------------------------------------------------------------------
 
 
