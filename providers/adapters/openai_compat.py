@@ -11,6 +11,8 @@ from typing import Any
 
 import openai
 from openai import AsyncAzureOpenAI, AsyncOpenAI, DefaultAioHttpClient
+from openai._constants import RAW_RESPONSE_HEADER
+from openai.types.chat import ChatCompletion
 
 from providers.adapters.pool import client_for, endpoint_key
 from providers.errors import classify_http, is_dropped_connection, rate_limit_info
@@ -35,6 +37,10 @@ DEFAULT_BASE_URLS: dict[ProviderKind, str] = {
 # OpenRouter ranks and attributes apps by these headers; a credential's `headers` overrides them.
 OPENROUTER_HEADERS = {"HTTP-Referer": "https://github.com/benchhub/benchhub", "X-Title": "BenchHub"}
 DEFAULT_TIMEOUT_S = 60.0
+# What `chat.completions.with_raw_response.create` sends besides the body: the raw-response marker
+# and bearer auth (Azure's client swaps it for its `api-key` header, as with `create`).
+_RAW_HEADERS = {RAW_RESPONSE_HEADER: "true"}
+_SECURITY = {"bearer_auth": True}
 
 
 def _client(endpoint: Endpoint) -> AsyncOpenAI:
@@ -90,6 +96,22 @@ def _params(endpoint: Endpoint, request: CompletionRequest) -> dict[str, Any]:
     return params
 
 
+async def _post_completion(client: AsyncOpenAI, params: dict[str, Any]) -> Any:
+    """`chat.completions.with_raw_response.create(**params)` minus the SDK's request transformation.
+
+    `create` walks the whole body through `async_maybe_transform` (type-hint driven, the largest
+    CPU cost of a call); our body is already plain JSON (strings, numbers, lists, dicts), which that
+    transform returns unchanged. Same path, headers, auth, timeout, extra body, response parsing
+    and SDK exceptions: `post` is what `create` calls.
+    """
+    body = dict(params)
+    options: dict[str, Any] = {"headers": _RAW_HEADERS, "timeout": body.pop("timeout"), "security": _SECURITY}
+    extra = body.pop("extra_body", None)
+    if extra is not None:
+        options["extra_json"] = extra
+    return await client.post("/chat/completions", body=body, cast_to=ChatCompletion, options=options)  # type: ignore[arg-type]
+
+
 def map_exception(exc: Exception, vendor: str) -> ProviderError:
     """Any SDK/transport failure -> the gateway taxonomy. Never includes the request (or the key)."""
     if isinstance(exc, ProviderError):
@@ -129,7 +151,7 @@ class OpenAICompatibleAdapter:
         try:
             if request.stream:
                 return await self._stream(endpoint, request, started)
-            response = await _client(endpoint).chat.completions.with_raw_response.create(**_params(endpoint, request))
+            response = await _post_completion(_client(endpoint), _params(endpoint, request))
             completion = response.parse()
             if isinstance(completion, str) or not completion.choices:
                 raise ProviderError(ErrorType.INVALID_RESPONSE, f"{self.kind}: response without choices")
