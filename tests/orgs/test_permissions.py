@@ -52,17 +52,25 @@ def test_lists_never_show_another_orgs_rows(api_client, org_world):
     assert members["count"] == Membership.objects.filter(org=org_world.a.org).count()
 
 
+def _api_v1_routes() -> list[str]:
+    """Every route under /api/v1/, with the includes flattened."""
+
+    def walk(patterns, prefix: str) -> list[str]:  # type: ignore[no-untyped-def]
+        routes: list[str] = []
+        for entry in patterns:
+            if hasattr(entry, "url_patterns"):
+                routes += walk(entry.url_patterns, prefix + str(entry.pattern))
+            else:
+                routes.append(prefix + str(entry.pattern))
+        return routes
+
+    api = next(p for p in get_resolver().url_patterns if str(p.pattern) == "api/v1/")
+    return walk(api.url_patterns, "")
+
+
 def _detail_routes_with_int_id() -> list[str]:
     """Every /api/v1/ route that takes an object id: each must hide other orgs' objects."""
-    routes = []
-    for pattern in get_resolver().url_patterns:
-        if str(pattern.pattern) != "api/v1/":
-            continue
-        for sub in pattern.url_patterns:
-            route = str(sub.pattern)
-            if "<int:" in route or "<uuid:" in route:
-                routes.append(route)
-    return routes
+    return [route for route in _api_v1_routes() if "<int:" in route or "<uuid:" in route]
 
 
 def test_other_orgs_objects_are_404_on_every_detail_route(api_client, org_world):
@@ -70,9 +78,36 @@ def test_other_orgs_objects_are_404_on_every_detail_route(api_client, org_world)
 
     urls = other_org_object_urls(org_world)
     covered = {route for route, _, _ in urls}
-    assert set(_detail_routes_with_int_id()) <= covered, "a detail route has no isolation case"
+    detail_routes = set(_detail_routes_with_int_id())
+    assert len(detail_routes) >= 15
+    assert detail_routes <= covered, f"no isolation case for {detail_routes - covered}"
     client = bearer(api_client, org_world.a.keys["owner"])
     for route, method, url in urls:
         response = getattr(client, method)(url, {}, format="json")
         assert response.status_code == 404, (route, url, response.status_code)
         assert response.json()["error"]["type"] == "not_found"
+
+
+def _list_routes() -> list[str]:
+    """Every /api/v1/ route without parameters: each list among them must hide other orgs' rows."""
+    return [route for route in _api_v1_routes() if "<" not in route]
+
+
+def test_no_list_shows_another_orgs_rows(api_client, org_world):
+    """Org B gets objects of every kind (the detail-route fixtures); org A has none but its own
+    keys and members (checked above), so every other list org A reads must be empty."""
+    from tests.orgs.isolation import other_org_object_urls
+
+    other_org_object_urls(org_world)
+    client = bearer(api_client, org_world.a.keys["owner"])
+    lists_checked = 0
+    for route in _list_routes():
+        response = client.get(f"/api/v1/{route}")
+        if response.status_code == 405 or "results" not in response.json():
+            continue  # not a list (POST-only actions, me/, policy/)
+        assert response.status_code == 200, route
+        lists_checked += 1
+        if route in {"api-keys/", "members/"}:
+            continue
+        assert response.json()["count"] == 0, (route, response.json())
+    assert lists_checked >= 5
