@@ -1,4 +1,7 @@
-"""Circuit breaker per (org, provider): one provider's outage costs seconds, not the run.
+"""Circuit breaker per (org, provider, model): one provider's outage costs seconds, not the run.
+
+Keyed by model too, so one failing model does not fail fast the healthy sibling arms of its provider
+(a provider-wide outage trips each model's breaker after that model's own threshold).
 
 closed --(N consecutive unavailable/timeout)--> open --(cooldown)--> half-open: exactly one probe
 call goes out; its success closes the breaker, its failure re-opens it. While open (and while a
@@ -112,17 +115,17 @@ class _LocalBreakers:
 _local = _LocalBreakers()
 
 
-def _name(org_id: int, provider: str) -> str:
-    return backend.key("breaker", org_id, provider)
+def _name(org_id: int, provider: str, model: str) -> str:
+    return backend.key("breaker", org_id, provider, model)
 
 
 def _decode(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def breaker_admit(*, org_id: int, provider: str) -> bool:
+async def breaker_admit(*, org_id: int, provider: str, model: str) -> bool:
     """Raise `unavailable` at once while open; True when this call is the half-open probe."""
-    name, now = _name(org_id, provider), time.time()
+    name, now = _name(org_id, provider, model), time.time()
     client = backend.redis_client()
     if client is None:
         outcome = _local.admit(name, now)
@@ -139,9 +142,11 @@ async def breaker_admit(*, org_id: int, provider: str) -> bool:
     return outcome == "probe"
 
 
-async def breaker_record(*, org_id: int, provider: str, config: BreakerConfig, error: ErrorType | None) -> None:
+async def breaker_record(
+    *, org_id: int, provider: str, model: str, config: BreakerConfig, error: ErrorType | None
+) -> None:
     ok = error not in FAILURES
-    name, now = _name(org_id, provider), time.time()
+    name, now = _name(org_id, provider, model), time.time()
     client = backend.redis_client()
     if client is None:
         state = _local.record(name, now, ok, config)
@@ -150,9 +155,9 @@ async def breaker_record(*, org_id: int, provider: str, config: BreakerConfig, e
     metrics.BREAKER_STATE.labels(provider).set(metrics.BREAKER_VALUES.get(state, 0))
 
 
-async def breaker_reset(*, org_id: int, provider: str) -> None:
+async def breaker_reset(*, org_id: int, provider: str, model: str) -> None:
     """Forget a breaker's state (admin action, and tests)."""
-    name = _name(org_id, provider)
+    name = _name(org_id, provider, model)
     client = backend.redis_client()
     if client is None:
         with _local.lock:

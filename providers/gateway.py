@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync, sync_to_async
+from django.db import close_old_connections, connection
 
 from benchhub.request_context import get_request_id
 from providers import backend, metrics
@@ -69,7 +70,16 @@ async def _load(org_id: int, provider: str) -> CallContext:
     cached = context_cached(org_id=org_id, provider=provider)
     if cached is not None:
         return cached
-    return await sync_to_async(context_load)(org_id=org_id, provider=provider)
+    return await sync_to_async(_load_fresh)(org_id=org_id, provider=provider)
+
+
+def _load_fresh(*, org_id: int, provider: str) -> CallContext:
+    """`context_load` on the sync_to_async thread, which keeps a DB connection of its own: drop it
+    first if a database restart (or its age) left it unusable, so the load reconnects instead of
+    failing on a dead socket. Never inside a transaction (the sync wrapper may run on its caller's)."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+    return context_load(org_id=org_id, provider=provider)
 
 
 def policy_check(*, org_id: int, provider: str, model: str) -> None:
@@ -152,7 +162,7 @@ async def _resilient(
     org_id, provider = context.org_id, context.provider.value
     while True:
         try:
-            await breaker_admit(org_id=org_id, provider=provider)
+            await breaker_admit(org_id=org_id, provider=provider, model=model)
             async with limited(
                 org_id=org_id, provider=provider, config=limits,
                 estimated_tokens=estimated, lease_s=timeout + LEASE_MARGIN_S,
@@ -164,13 +174,13 @@ async def _resilient(
                         ok=False, rate_limited=exc.type == ErrorType.RATE_LIMITED and exc.retryable,
                         retry_after=exc.retry_after, tokens_used=0,
                     )
-                    await breaker_record(org_id=org_id, provider=provider, config=breaker, error=exc.type)
+                    await breaker_record(org_id=org_id, provider=provider, model=model, config=breaker, error=exc.type)
                     raise
                 await permit.report(
                     ok=True, rate_limit=getattr(result, "rate_limit", None),
                     tokens_used=result.usage.input_tokens + result.usage.output_tokens,
                 )
-                await breaker_record(org_id=org_id, provider=provider, config=breaker, error=None)
+                await breaker_record(org_id=org_id, provider=provider, model=model, config=breaker, error=None)
                 return result, errors
         except ProviderError as exc:
             errors.append(exc.as_call_error())

@@ -108,3 +108,14 @@ def test_breakers_are_per_org(gw_org, org_world, fake_openai) -> None:  # type: 
     assert call(gw_org).type == ErrorType.UNAVAILABLE
     assert "circuit breaker open" in call(gw_org).message
     assert call(other) is None
+
+
+def test_a_failing_model_does_not_open_the_breaker_of_another_model_of_the_same_provider(gw_org, fake_openai) -> None:  # type: ignore[no-untyped-def]
+    connect(gw_org, "openai", fake_openai.url, breaker_threshold=1, breaker_cooldown_s=30)
+    fake_openai.script(DOWN)
+    assert call(gw_org).type == ErrorType.UNAVAILABLE  # gpt-4o-mini fails once: its breaker opens
+    assert "circuit breaker open" in call(gw_org).message
+    sibling = completion_request(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], config={"max_retries": 0})
+    result = complete(org_id=gw_org.pk, provider="openai", request=sibling)  # same org and provider, other model
+    assert result.text.startswith("Echo:")
+    assert len(fake_openai.seen) == 2  # the failure and the sibling's call; none while gpt-4o-mini is open
