@@ -7,10 +7,13 @@ runs everything in one process, so in-process state is the shared state).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import weakref
+from typing import Any
 
 from django.conf import settings
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = weakref.WeakKeyDictionary()
 
@@ -39,3 +42,19 @@ async def close_loop_client() -> None:
 
 def key(*parts: object) -> str:
     return ":".join([settings.BENCHHUB_PROVIDER_KEY_PREFIX, *(str(p) for p in parts)])
+
+
+class Script:
+    """A Lua script sent by SHA (EVALSHA): Redis hashes and parses it once, not at every call.
+
+    Falls back to EVAL (which also caches it) when the server does not know it yet (restart, flush)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+
+    async def __call__(self, client: Redis, numkeys: int, *args: object) -> Any:
+        try:
+            return await client.evalsha(self.sha, numkeys, *args)
+        except NoScriptError:
+            return await client.eval(self.source, numkeys, *args)

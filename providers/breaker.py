@@ -39,7 +39,7 @@ class BreakerConfig:
         )
 
 
-_ADMIT = """
+_ADMIT = backend.Script("""
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 local now = tonumber(ARGV[1])
 if state == 'closed' then return 'closed' end
@@ -53,13 +53,15 @@ if now > tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0') then
   return 'probe'
 end
 return 'open'
-"""
+""")
 
-_RECORD = """
+_RECORD = backend.Script("""
 local now, ok, threshold, cooldown = tonumber(ARGV[1]), ARGV[2] == '1', tonumber(ARGV[3]), tonumber(ARGV[4])
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 if ok then
-  redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0)
+  -- written only on change: a healthy provider's successes cost no write
+  local failures = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')
+  if state ~= 'closed' or failures ~= 0 then redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0) end
   return 'closed'
 end
 if state == 'half_open' then
@@ -73,7 +75,7 @@ if failures >= threshold then
   return 'open'
 end
 return 'closed'
-"""
+""")
 
 
 class _LocalBreakers:
@@ -123,6 +125,20 @@ def _decode(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+@dataclass(frozen=True)
+class BreakerRef:
+    """One breaker: what the limiter needs to check and record it in the same Redis round trips."""
+
+    org_id: int
+    provider: str
+    model: str
+    config: BreakerConfig
+
+    @property
+    def name(self) -> str:
+        return _name(self.org_id, self.provider, self.model)
+
+
 async def breaker_admit(*, org_id: int, provider: str, model: str) -> bool:
     """Raise `unavailable` at once while open; True when this call is the half-open probe."""
     name, now = _name(org_id, provider, model), time.time()
@@ -130,7 +146,13 @@ async def breaker_admit(*, org_id: int, provider: str, model: str) -> bool:
     if client is None:
         outcome = _local.admit(name, now)
     else:
-        outcome = _decode(await client.eval(_ADMIT, 1, name, now, PROBE_TTL_S))
+        outcome = await _ADMIT(client, 1, name, now, PROBE_TTL_S)
+    return admit_outcome(provider, outcome)
+
+
+def admit_outcome(provider: str, outcome: Any) -> bool:
+    """What an admit check answered (here or inside the limiter's acquire script): raise while open."""
+    outcome = _decode(outcome)
     if outcome == "open":
         metrics.BREAKER_STATE.labels(provider).set(metrics.BREAKER_VALUES["open"])
         raise ProviderError(
@@ -151,7 +173,7 @@ async def breaker_record(
     if client is None:
         state = _local.record(name, now, ok, config)
     else:
-        state = _decode(await client.eval(_RECORD, 1, name, now, "1" if ok else "0", config.threshold, config.cooldown_s))
+        state = _decode(await _RECORD(client, 1, name, now, "1" if ok else "0", config.threshold, config.cooldown_s))
     metrics.BREAKER_STATE.labels(provider).set(metrics.BREAKER_VALUES.get(state, 0))
 
 

@@ -21,7 +21,7 @@ from django.db import close_old_connections, connection
 from benchhub.request_context import get_request_id
 from providers import backend, metrics
 from providers.adapters.pool import close_loop_clients
-from providers.breaker import BreakerConfig, breaker_admit, breaker_record
+from providers.breaker import BreakerConfig, BreakerRef, breaker_record
 from providers.cache import cache_enabled, cache_key, cached_call
 from providers.context import CallContext, context_cached, context_load
 from providers.interface import (
@@ -160,12 +160,12 @@ async def _resilient(
     deadline = time.monotonic() + policy.deadline_s
     errors: list[CallError] = []
     org_id, provider = context.org_id, context.provider.value
+    breaker_ref = BreakerRef(org_id=org_id, provider=provider, model=model, config=breaker)
     while True:
         try:
-            await breaker_admit(org_id=org_id, provider=provider, model=model)
             async with limited(
                 org_id=org_id, provider=provider, config=limits,
-                estimated_tokens=estimated, lease_s=timeout + LEASE_MARGIN_S,
+                estimated_tokens=estimated, lease_s=timeout + LEASE_MARGIN_S, breaker=breaker_ref,
             ) as permit:
                 try:
                     result = await attempt()
@@ -176,11 +176,10 @@ async def _resilient(
                     )
                     await breaker_record(org_id=org_id, provider=provider, model=model, config=breaker, error=exc.type)
                     raise
-                await permit.report(
-                    ok=True, rate_limit=getattr(result, "rate_limit", None),
+                await permit.succeeded(  # the breaker's success included
+                    rate_limit=getattr(result, "rate_limit", None),
                     tokens_used=result.usage.input_tokens + result.usage.output_tokens,
                 )
-                await breaker_record(org_id=org_id, provider=provider, model=model, config=breaker, error=None)
                 return result, errors
         except ProviderError as exc:
             errors.append(exc.as_call_error())

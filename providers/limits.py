@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from providers import backend, metrics
+from providers.breaker import PROBE_TTL_S, BreakerRef, admit_outcome, breaker_admit, breaker_record
 
 GROW_AFTER_SUCCESSES = 5
 ADAPTIVE_TTL_S = 600  # an adapted cap is forgotten after 10 minutes without another 429
@@ -49,7 +50,7 @@ class LimitConfig:
         return cls(max_concurrency=positive("max_concurrency"), rpm=positive("rpm"), tpm=positive("tpm"))
 
 
-_ACQUIRE = """
+_ACQUIRE = backend.Script("""
 local slots, cap_key, cooldown_key = KEYS[1], KEYS[2], KEYS[3]
 local now, lease_until, token, max = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
@@ -62,9 +63,9 @@ if cap == 0 or redis.call('ZCARD', slots) < math.floor(cap) then
   return '0'
 end
 return '-1'
-"""
+""")
 
-_BUCKET = """
+_BUCKET = backend.Script("""
 local key, capacity, rate, amount, now, force = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1'
 local state = redis.call('HMGET', key, 'tokens', 'ts')
 local tokens, ts = tonumber(state[1] or capacity), tonumber(state[2] or now)
@@ -74,9 +75,9 @@ if force or tokens >= amount then tokens = tokens - amount else wait = (amount -
 redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('EXPIRE', key, 3600)
 return tostring(wait)
-"""
+""")
 
-_ON_429 = """
+_ON_429 = backend.Script("""
 local slots, cap_key, cooldown_key, ok_key, decreased_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now, pause, max, ttl, started = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local cap = tonumber(redis.call('GET', cap_key) or '0')
@@ -91,9 +92,9 @@ local pause_end = now + pause
 if pause_end > tonumber(redis.call('GET', cooldown_key) or '0') then redis.call('SET', cooldown_key, pause_end, 'EX', math.ceil(pause) + 1) end
 redis.call('SET', ok_key, 0, 'EX', ttl)
 return new_cap
-"""
+""")
 
-_ON_OK = """
+_ON_OK = backend.Script("""
 local cap_key, cooldown_key, ok_key = KEYS[1], KEYS[2], KEYS[3]
 local now, max, grow_after, pause = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 if pause > 0 then
@@ -108,7 +109,62 @@ local new_cap = tonumber(cap) + 1
 if max > 0 and new_cap >= max then redis.call('DEL', cap_key) return max end
 redis.call('SET', cap_key, new_cap, 'KEEPTTL')
 return new_cap
-"""
+""")
+
+# The gateway's two round trips per try. At the start: the breaker's admit check (the same state
+# machine as `breaker._ADMIT`) and `_ACQUIRE`, in one script. At the end of a successful try:
+# `_ON_OK`, the breaker's success (written only when it changes something) and the slot's release.
+_GATE_ACQUIRE = backend.Script("""
+local slots, cap_key, cooldown_key, breaker = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local now, lease_until, token, max, probe_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local admitted = 'closed'
+local state = redis.call('HGET', breaker, 'state') or 'closed'
+if state == 'open' then
+  if now < tonumber(redis.call('HGET', breaker, 'until') or '0') then return {'open', '0'} end
+  redis.call('HSET', breaker, 'state', 'half_open', 'probe_until', now + probe_ttl)
+  admitted = 'probe'
+elseif state == 'half_open' then
+  if now > tonumber(redis.call('HGET', breaker, 'probe_until') or '0') then
+    redis.call('HSET', breaker, 'probe_until', now + probe_ttl)
+    admitted = 'probe'
+  else
+    return {'open', '0'}
+  end
+end
+redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
+local cooldown = tonumber(redis.call('GET', cooldown_key) or '0')
+if now < cooldown then return {admitted, tostring(cooldown - now)} end
+local cap = tonumber(redis.call('GET', cap_key) or max)
+if cap == 0 or redis.call('ZCARD', slots) < math.floor(cap) then
+  redis.call('ZADD', slots, lease_until, token)
+  redis.call('EXPIRE', slots, 3600)
+  return {admitted, '0'}
+end
+return {admitted, '-1'}
+""")
+
+_FINISH_OK = backend.Script("""
+local slots, cap_key, cooldown_key, ok_key, breaker = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local token, now, max, grow_after, pause = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if pause > 0 then
+  local pause_end = now + pause
+  if pause_end > tonumber(redis.call('GET', cooldown_key) or '0') then redis.call('SET', cooldown_key, pause_end, 'EX', math.ceil(pause) + 1) end
+end
+local cap = redis.call('GET', cap_key)
+if cap and redis.call('INCR', ok_key) >= grow_after then
+  redis.call('SET', ok_key, 0, 'KEEPTTL')
+  local new_cap = tonumber(cap) + 1
+  if max > 0 and new_cap >= max then redis.call('DEL', cap_key) else redis.call('SET', cap_key, new_cap, 'KEEPTTL') end
+end
+if ARGV[6] == '1' then
+  local b = redis.call('HMGET', breaker, 'state', 'failures')
+  if (b[1] and b[1] ~= 'closed') or tonumber(b[2] or '0') ~= 0 then
+    redis.call('HSET', breaker, 'state', 'closed', 'failures', 0)
+  end
+end
+redis.call('ZREM', slots, token)
+return 1
+""")
 
 
 class _LocalStore:
@@ -213,7 +269,7 @@ async def _take(name: str, per_minute: int, amount: float) -> None:
         if client is None:
             wait = _local.bucket(name, capacity, rate, amount, now, False)
         else:
-            wait = float(await client.eval(_BUCKET, 1, name, capacity, rate, amount, now, "0"))
+            wait = float(await _BUCKET(client, 1, name, capacity, rate, amount, now, "0"))
         if wait <= 0:
             return
         # Re-check at least every second: refunds of over-estimated calls may free budget sooner.
@@ -228,7 +284,7 @@ async def _charge(name: str, per_minute: int, amount: float) -> None:
     if client is None:
         _local.bucket(name, capacity, capacity / 60.0, amount, now, True)
     else:
-        await client.eval(_BUCKET, 1, name, capacity, capacity / 60.0, amount, now, "1")
+        await _BUCKET(client, 1, name, capacity, capacity / 60.0, amount, now, "1")
 
 
 @dataclass
@@ -240,6 +296,21 @@ class Permit:
     config: LimitConfig
     estimated_tokens: int
     acquired_at: float  # a 429 to a call sent before the last decrease does not decrease again
+    breaker: BreakerRef | None = None
+    finish_pause: float | None = None  # set by `succeeded` with Redis: the release reports the success
+
+    async def succeeded(self, *, rate_limit: dict[str, float] | None = None, tokens_used: int | None = None) -> None:
+        """`report(ok=True)` and the breaker's success. With Redis both ride on the slot's release
+        (one script, one round trip) instead of two round trips of their own."""
+        if backend.redis_client() is None:
+            await self.report(ok=True, rate_limit=rate_limit, tokens_used=tokens_used)
+            if self.breaker is not None:
+                b = self.breaker
+                await breaker_record(org_id=b.org_id, provider=b.provider, model=b.model, config=b.config, error=None)
+            return
+        if self.config.tpm and tokens_used is not None:
+            await _charge(_names(self.org_id, self.provider)["tpm"], self.config.tpm, tokens_used - self.estimated_tokens)
+        self.finish_pause = _budget_pause(rate_limit)
 
     async def report(
         self, *, ok: bool, rate_limited: bool = False, retry_after: float | None = None,
@@ -256,58 +327,91 @@ class Permit:
             if client is None:
                 _local.on_429(keys, now, pause, self.config.max_concurrency, self.acquired_at)
             else:
-                await client.eval(
-                    _ON_429, 5, *keys, now, pause, self.config.max_concurrency, ADAPTIVE_TTL_S, self.acquired_at
+                await _ON_429(
+                    client, 5, *keys, now, pause, self.config.max_concurrency, ADAPTIVE_TTL_S, self.acquired_at
                 )
             return
         if not ok:
             return
-        pause = 0.0
-        # The provider's own budget is spent: wait for its reset instead of earning a 429.
-        if rate_limit and rate_limit.get("remaining_requests") == 0:
-            pause = rate_limit.get("reset_requests_s") or 1.0
-        if rate_limit and rate_limit.get("remaining_tokens") == 0:
-            pause = max(pause, rate_limit.get("reset_tokens_s") or 1.0)
+        pause = _budget_pause(rate_limit)
         keys3 = (names["cap"], names["cooldown"], names["ok"])
         if client is None:
             _local.on_ok(keys3, now, self.config.max_concurrency, pause)
         else:
-            await client.eval(_ON_OK, 3, *keys3, now, self.config.max_concurrency, GROW_AFTER_SUCCESSES, pause)
+            await _ON_OK(client, 3, *keys3, now, self.config.max_concurrency, GROW_AFTER_SUCCESSES, pause)
+
+
+def _budget_pause(rate_limit: dict[str, float] | None) -> float:
+    """The provider's own budget is spent: wait for its reset instead of earning a 429."""
+    pause = 0.0
+    if rate_limit and rate_limit.get("remaining_requests") == 0:
+        pause = rate_limit.get("reset_requests_s") or 1.0
+    if rate_limit and rate_limit.get("remaining_tokens") == 0:
+        pause = max(pause, rate_limit.get("reset_tokens_s") or 1.0)
+    return pause
 
 
 @asynccontextmanager
 async def limited(
-    *, org_id: int, provider: str, config: LimitConfig, estimated_tokens: int, lease_s: float
+    *, org_id: int, provider: str, config: LimitConfig, estimated_tokens: int, lease_s: float,
+    breaker: BreakerRef | None = None,
 ) -> AsyncIterator[Permit]:
-    """Wait for rate budget and a concurrency slot, hold the slot for the try, then release it."""
+    """Wait for rate budget and a concurrency slot, hold the slot for the try, then release it.
+
+    With `breaker`, its admit check comes first (raising `unavailable` while open); with Redis and
+    no per-minute budget to wait for, it runs inside the slot's acquire script (one round trip).
+    """
     names = _names(org_id, provider)
     started = time.monotonic()
+    client = backend.redis_client()
+    fused = breaker is not None and client is not None and not (config.rpm or config.tpm)
+    if breaker is not None and not fused:
+        await breaker_admit(org_id=org_id, provider=provider, model=breaker.model)
     if config.rpm:
         await _take(names["rpm"], config.rpm, 1)
     if config.tpm:
         await _take(names["tpm"], config.tpm, estimated_tokens)
     token = uuid.uuid4().hex
-    client = backend.redis_client()
     slot_keys = (names["slots"], names["cap"], names["cooldown"])
     while True:
         now = time.time()
         if client is None:
             wait = _local.acquire(slot_keys, now, now + lease_s, token, config.max_concurrency)
+        elif fused:
+            assert breaker is not None
+            outcome, raw_wait = await _GATE_ACQUIRE(
+                client, 4, *slot_keys, breaker.name, now, now + lease_s, token, config.max_concurrency, PROBE_TTL_S
+            )
+            admit_outcome(provider, outcome)  # raises while open (no slot was taken)
+            fused = False  # admitted once: later tries of this loop only wait for a slot
+            wait = float(raw_wait)
         else:
-            wait = float(await client.eval(_ACQUIRE, 3, *slot_keys, now, now + lease_s, token, config.max_concurrency))
+            wait = float(await _ACQUIRE(client, 3, *slot_keys, now, now + lease_s, token, config.max_concurrency))
         if wait == 0:
             break
         await asyncio.sleep((min(wait, 5.0) if wait > 0 else POLL_S) + random.uniform(0, POLL_S))
     metrics.LIMITER_WAIT.labels(provider).observe(time.monotonic() - started)
+    permit = Permit(
+        org_id=org_id, provider=provider, config=config, estimated_tokens=estimated_tokens, acquired_at=time.time(),
+        breaker=breaker,
+    )
     try:
-        yield Permit(
-            org_id=org_id, provider=provider, config=config, estimated_tokens=estimated_tokens, acquired_at=time.time()
-        )
+        yield permit
     finally:
         if client is None:
             _local.release(names["slots"], token)
+        elif permit.finish_pause is not None:
+            # One script: `_ON_OK`, the breaker's success, the slot's release. Shielded so a
+            # cancelled call still gives its slot back.
+            await asyncio.shield(_FINISH_OK(
+                client, 5, names["slots"], names["cap"], names["cooldown"], names["ok"],
+                breaker.name if breaker is not None else names["slots"],
+                token, time.time(), config.max_concurrency, GROW_AFTER_SUCCESSES, permit.finish_pause,
+                "1" if breaker is not None else "0",
+            ))
+            if breaker is not None:
+                metrics.BREAKER_STATE.labels(provider).set(metrics.BREAKER_VALUES["closed"])
         else:
-            # Shielded so a cancelled call still gives its slot back.
             await asyncio.shield(client.zrem(names["slots"], token))
 
 
