@@ -154,13 +154,13 @@ def admit_outcome(provider: str, outcome: Any) -> bool:
     """What an admit check answered (here or inside the limiter's acquire script): raise while open."""
     outcome = _decode(outcome)
     if outcome == "open":
-        metrics.BREAKER_STATE.labels(provider).set(metrics.BREAKER_VALUES["open"])
+        metrics.child(metrics.BREAKER_STATE, provider).set(metrics.BREAKER_VALUES["open"])
         raise ProviderError(
             ErrorType.UNAVAILABLE, f"{provider}: circuit breaker open after repeated failures; failing fast",
             retryable=False,
         )
     if outcome == "probe":
-        metrics.BREAKER_STATE.labels(provider).set(metrics.BREAKER_VALUES["half_open"])
+        metrics.child(metrics.BREAKER_STATE, provider).set(metrics.BREAKER_VALUES["half_open"])
     return outcome == "probe"
 
 
@@ -174,7 +174,7 @@ async def breaker_record(
         state = _local.record(name, now, ok, config)
     else:
         state = _decode(await _RECORD(client, 1, name, now, "1" if ok else "0", config.threshold, config.cooldown_s))
-    metrics.BREAKER_STATE.labels(provider).set(metrics.BREAKER_VALUES.get(state, 0))
+    metrics.child(metrics.BREAKER_STATE, provider).set(metrics.BREAKER_VALUES.get(state, 0))
 
 
 async def breaker_reset(*, org_id: int, provider: str, model: str) -> None:

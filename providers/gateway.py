@@ -110,7 +110,7 @@ async def acomplete(
         if cache_enabled(purpose=purpose, use_cache=use_cache, request=request):
             key = cache_key(org_id=org_id, provider=kind.value, base_url=context.endpoint.base_url, request=request)
             result = await cached_call(key, lambda: _call(context, request))
-            metrics.CACHE.labels(kind.value, request.model, "hit" if result.cache_hit else "miss").inc()
+            metrics.child(metrics.CACHE, kind.value, request.model, "hit" if result.cache_hit else "miss").inc()
         else:
             result = await _call(context, request)
         return result
@@ -183,12 +183,12 @@ async def _resilient(
                 return result, errors
         except ProviderError as exc:
             errors.append(exc.as_call_error())
-            metrics.ERRORS.labels(provider, model, str(exc.type)).inc()
+            metrics.child(metrics.ERRORS, provider, model, str(exc.type)).inc()
             retries = len(errors) - 1
             delay = policy.delay(retries + 1, exc.retry_after)
             if not exc.retryable or retries >= policy.max_retries or time.monotonic() + delay > deadline:
                 raise exc.with_history(retries=retries, errors=tuple(errors)) from None
-            metrics.RETRIES.labels(provider, model).inc()
+            metrics.child(metrics.RETRIES, provider, model).inc()
             await asyncio.sleep(delay)
 
 
@@ -208,19 +208,19 @@ def _observe(
     """Metrics and the one log line of this call. Never the secret; the prompt only at DEBUG."""
     elapsed = time.perf_counter() - started
     model = request.model
-    metrics.CALLS.labels(provider, model, status).inc()
-    metrics.CALL_LATENCY.labels(provider, model, status).observe(elapsed)
+    metrics.child(metrics.CALLS, provider, model, status).inc()
+    metrics.child(metrics.CALL_LATENCY, provider, model, status).observe(elapsed)
     fields: dict[str, Any] = {
         "event": "provider_call", "org_id": org_id, "provider": provider, "model": model, "purpose": purpose,
         "status": status, "latency_ms": round(elapsed * 1000, 1), "request_id": get_request_id() or "-",
     }
     if result is not None:
-        metrics.TOKENS.labels(provider, model, "input").inc(result.usage.input_tokens)
-        metrics.TOKENS.labels(provider, model, "output").inc(result.usage.output_tokens)
+        metrics.child(metrics.TOKENS, provider, model, "input").inc(result.usage.input_tokens)
+        metrics.child(metrics.TOKENS, provider, model, "output").inc(result.usage.output_tokens)
         if result.cost_usd is not None:
-            metrics.COST.labels(provider, model).inc(float(result.cost_usd))
+            metrics.child(metrics.COST, provider, model).inc(float(result.cost_usd))
         elif not result.cache_hit:
-            metrics.UNPRICED.labels(provider, model).inc()
+            metrics.child(metrics.UNPRICED, provider, model).inc()
         fields.update(
             retries=result.retries, input_tokens=result.usage.input_tokens, output_tokens=result.usage.output_tokens,
             cost_usd=None if result.cost_usd is None else str(result.cost_usd), cost_unknown=result.cost_usd is None,

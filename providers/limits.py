@@ -248,9 +248,17 @@ class _LocalStore:
 _local = _LocalStore()
 
 
+_NAME_PARTS = ("slots", "cap", "cooldown", "ok", "decreased", "rpm", "tpm")
+_names_cache: dict[tuple[str, int, str], dict[str, str]] = {}
+
+
 def _names(org_id: int, provider: str) -> dict[str, str]:
-    parts = ("slots", "cap", "cooldown", "ok", "decreased", "rpm", "tpm")
-    return {part: backend.key("limit", org_id, provider, part) for part in parts}
+    """This (org, provider)'s Redis keys, built once per key prefix (read-only: never mutate)."""
+    cache_key = (backend.key(), org_id, provider)
+    names = _names_cache.get(cache_key)
+    if names is None:
+        names = _names_cache[cache_key] = {part: backend.key("limit", org_id, provider, part) for part in _NAME_PARTS}
+    return names
 
 
 def estimate_tokens(prompt_chars: int, max_tokens: int | None) -> int:
@@ -390,7 +398,7 @@ async def limited(
         if wait == 0:
             break
         await asyncio.sleep((min(wait, 5.0) if wait > 0 else POLL_S) + random.uniform(0, POLL_S))
-    metrics.LIMITER_WAIT.labels(provider).observe(time.monotonic() - started)
+    metrics.child(metrics.LIMITER_WAIT, provider).observe(time.monotonic() - started)
     permit = Permit(
         org_id=org_id, provider=provider, config=config, estimated_tokens=estimated_tokens, acquired_at=time.time(),
         breaker=breaker,
@@ -410,7 +418,7 @@ async def limited(
                 "1" if breaker is not None else "0",
             ))
             if breaker is not None:
-                metrics.BREAKER_STATE.labels(provider).set(metrics.BREAKER_VALUES["closed"])
+                metrics.child(metrics.BREAKER_STATE, provider).set(metrics.BREAKER_VALUES["closed"])
         else:
             await asyncio.shield(client.zrem(names["slots"], token))
 
