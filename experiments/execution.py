@@ -9,7 +9,11 @@ Shape of one chunk execution (`chunk_execute`):
    a finished attempt from being billed twice.
 3. **Call**: the provider calls run on one asyncio event loop per process (a daemon thread), up to
    the run's concurrency split over its lanes; this thread owns every database write, so the
-   loop never blocks on the ORM and Django's connection handling stays the worker's own.
+   loop never blocks on the ORM and Django's connection handling stays the worker's own. The
+   thread prepares requests ahead (up to the limit again, none with a budget) and the loop starts
+   the next one the moment a call ends (`_Feed`), so a free slot never waits for this thread; a
+   prepared call counts as started only once the loop reports it, and stopping takes the
+   unstarted ones back as never issued.
 4. **Flush** in batches (every `BENCHHUB_RUN_FLUSH_SECONDS` or `BENCHHUB_RUN_FLUSH_BATCH` results):
    inside one transaction the chunk's lease is renewed *conditionally* (the fence: an executor whose
    lease was taken over writes nothing), results are `bulk_update`d, attempts still in flight are
@@ -26,7 +30,9 @@ up again with every unfinished attempt still unfinished.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
+import functools
 import logging
 import math
 import os
@@ -127,6 +133,68 @@ def call_pool() -> CallPool:
         if _pool is None or _pool_pid != os.getpid():
             _pool, _pool_pid = CallPool(), os.getpid()
         return _pool
+
+
+class _Feed:
+    """A chunk's calls, started by the loop itself up to the chunk's limit.
+
+    The chunk thread prepares requests ahead (`push`); whenever a call ends, the loop starts the
+    next prepared one at once, so a response never waits for the chunk thread (busy flushing, or
+    waiting for the GIL) before its slot is used again. Every start and every end is reported on
+    `results` in that order: ``(token, None)`` when the call starts, ``(token, task)`` when it ends.
+    A prepared call the loop has not started yet can be taken back (`take_back`): it never ran.
+    """
+
+    def __init__(self, pool: CallPool, *, limit: int, org_id: int, results: queue.SimpleQueue) -> None:
+        self.loop = pool.loop
+        self.limit = limit
+        self.org_id = org_id
+        self.results = results
+        self.ready: collections.deque = collections.deque()  # (token, provider, request)
+        self.running = 0  # owned by the loop thread
+        self.tasks: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
+        self.closed = False
+
+    # chunk thread
+
+    def push(self, items: list[tuple[Any, str, Any]]) -> None:
+        if items:
+            self.ready.extend(items)
+            self.loop.call_soon_threadsafe(self._pump)
+
+    def take_back(self) -> list[Any]:
+        """The tokens of the prepared calls not started yet, which now never will be."""
+        tokens = []
+        while True:
+            try:
+                token, _provider, _request = self.ready.popleft()
+            except IndexError:
+                return tokens
+            tokens.append(token)
+
+    def close(self) -> None:
+        self.closed = True
+        self.ready.clear()
+
+    # loop thread
+
+    def _pump(self) -> None:
+        while self.running < self.limit and not self.closed:
+            try:
+                token, provider, request = self.ready.popleft()
+            except IndexError:
+                return
+            self.running += 1
+            self.results.put((token, None))
+            task = self.loop.create_task(_gateway_call(org_id=self.org_id, provider=provider, request=request))
+            self.tasks.add(task)
+            task.add_done_callback(functools.partial(self._done, token))
+
+    def _done(self, token: Any, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        self.running -= 1
+        self.results.put((token, task))
+        self._pump()
 
 
 async def _gateway_call(*, org_id: int, provider: str, request: Any) -> Any:
@@ -324,7 +392,8 @@ class ChunkExecutor:
             .order_by("pk")
         )
         self.pending: list[Attempt] = list(reversed(self.attempts))  # pop() from the end, in id order
-        self.inflight: dict[int, _InFlight] = {}
+        self.inflight: dict[int, _InFlight] = {}  # handed to the loop and not landed: started or prepared
+        self.prepared: set[int] = set()  # handed to the loop, not started yet
         self.ended: list[Attempt] = []
         self.started: list[int] = []
         self.counters = _Counters()
@@ -358,9 +427,16 @@ class ChunkExecutor:
             )
         return self.spent + self.reserved + estimate <= self.budget
 
-    def _issue(self, pool: CallPool) -> None:
+    def _window(self) -> int:
+        """Calls handed to the loop at once: the concurrency plus as many prepared to follow them.
+        With a budget none are prepared ahead: each call's reserve is taken just before it starts."""
+        return self.limit if self.budget is not None else 2 * self.limit
+
+    def _issue(self, feed: _Feed) -> None:
         skipped: list[Attempt] = []
-        while self.pending and len(self.inflight) < self.limit and not self.stopping:
+        ready: list[tuple[Any, str, Any]] = []
+        window = self._window()
+        while self.pending and len(self.inflight) < window and not self.stopping:
             attempt = self.pending.pop()
             if not self._budget_allows(attempt.arm_id):
                 if self.cost_estimate.get(attempt.arm_id) is None and self.spent + self.reserved < self.budget:
@@ -373,25 +449,40 @@ class ChunkExecutor:
             case = attempt.task_instance.case
             messages = prompts.render_messages(self.kind, case.payload, self.template)
             request = build_request(arm=arm, messages=messages, seed=self.seed + attempt.sample)
-            was_running = attempt.status == AttemptStatus.RUNNING
-            if was_running:
-                # Its previous executor died before storing a result: say so in the attempt's history.
-                attempt.errors = [*attempt.errors, {"type": "interrupted", "message": "executor lost; attempt run again"}]
-            attempt.started_at = timezone.now()
-            self.inflight[attempt.pk] = _InFlight(attempt, was_running)
-            self.started.append(attempt.pk)
-            if not was_running:
-                self.counters.running += 1
+            self.inflight[attempt.pk] = _InFlight(attempt, attempt.status == AttemptStatus.RUNNING)
+            self.prepared.add(attempt.pk)
             self.reserved += self.cost_estimate.get(attempt.arm_id) or Decimal(0)
-            pool.submit(
-                _gateway_call(org_id=self.run.org_id, provider=arm["provider"], request=request),
-                self.results, attempt.pk,
-            )
+            ready.append((attempt.pk, arm["provider"], request))
         self.pending.extend(reversed(skipped))
+        feed.push(ready)
+
+    def _start(self, attempt_id: int) -> None:
+        """The loop started this attempt's call."""
+        self.prepared.discard(attempt_id)
+        flight = self.inflight[attempt_id]
+        attempt = flight.attempt
+        if flight.was_running:
+            # Its previous executor died before storing a result: say so in the attempt's history.
+            attempt.errors = [*attempt.errors, {"type": "interrupted", "message": "executor lost; attempt run again"}]
+        else:
+            self.counters.running += 1
+        attempt.started_at = timezone.now()
+        self.started.append(attempt_id)
+
+    def _take_back(self, feed: _Feed) -> None:
+        """Stopping: the prepared calls the loop has not started go back to pending, untouched."""
+        taken = set(feed.take_back())
+        if not taken:
+            return
+        back = [self.inflight.pop(pk).attempt for pk in sorted(taken)]
+        self.prepared -= taken
+        for attempt in back:
+            self.reserved -= self.cost_estimate.get(attempt.arm_id) or Decimal(0)
+        self.pending.extend(reversed(back))  # pop() from the end, in id order
 
     # -- results ----------------------------------------------------------------------------
 
-    def _land(self, attempt_id: int, future: concurrent.futures.Future) -> None:
+    def _land(self, attempt_id: int, future: concurrent.futures.Future | asyncio.Future) -> None:
         from providers.interface import ProviderError
 
         flight = self.inflight.pop(attempt_id)
@@ -439,6 +530,12 @@ class ChunkExecutor:
             attempt.scores, attempt.score_value, attempt.passed = summary.scores, summary.score_value, summary.passed
             attempt.scored_at = timezone.now()
         self.ended.append(attempt)
+
+    def _take(self, attempt_id: int, future: asyncio.Future | None) -> None:
+        if future is None:
+            self._start(attempt_id)
+        else:
+            self._land(attempt_id, future)
 
     def _fail(self, attempt: Attempt, error_type: str, message: str, *, retries: int, errors: list, raw: Any) -> None:
         attempt.status = AttemptStatus.FAILED
@@ -512,23 +609,32 @@ class ChunkExecutor:
                 self.stopping = StopReason.BUDGET
 
     def execute(self) -> None:
-        pool = call_pool()
+        feed = _Feed(call_pool(), limit=self.limit, org_id=self.run.org_id, results=self.results)
+        try:
+            self._execute(feed)
+        finally:
+            # On an exception (the database went away) calls still in flight are abandoned: their
+            # results are never stored, so the retry or the next executor runs those attempts again.
+            # Prepared calls never start.
+            feed.close()
+
+    def _execute(self, feed: _Feed) -> None:
         flush_every = float(settings.BENCHHUB_RUN_FLUSH_SECONDS)
         flush_batch = int(settings.BENCHHUB_RUN_FLUSH_BATCH)
         last_flush = time.monotonic()
-        # On an exception (the database went away) calls still in flight are abandoned: their
-        # results are never stored, so the retry or the next executor runs those attempts again.
         while True:
-            self._issue(pool)
+            self._issue(feed)
+            if self.stopping and self.prepared:
+                self._take_back(feed)
             if not self.inflight:
                 break
             timeout = max(0.0, flush_every - (time.monotonic() - last_flush))
             try:
                 token, future = self.results.get(timeout=timeout)
-                self._land(token, future)
+                self._take(token, future)
                 while True:  # take everything that has landed meanwhile
                     token, future = self.results.get_nowait()
-                    self._land(token, future)
+                    self._take(token, future)
             except queue.Empty:
                 pass
             if len(self.ended) >= flush_batch or time.monotonic() - last_flush >= flush_every:
