@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchhub.settings.local")
 
@@ -43,3 +43,10 @@ def _clear_request_id(**_: object) -> None:
     from benchhub.request_context import set_request_id
 
     set_request_id(None)
+
+
+@worker_init.connect
+def _preload_before_fork(**_: object) -> None:
+    from benchhub.worker_preload import preload_for_fork
+
+    preload_for_fork()

@@ -119,8 +119,6 @@ def main() -> None:  # noqa: C901 - a script read top to bottom
     parser.add_argument("--chunk-size", type=int, default=500)
     parser.add_argument("--json", action="store_true", help="print only the summary as JSON")
     parser.add_argument("--malloc-arena-max", default="", help="MALLOC_ARENA_MAX for the worker (glibc)")
-    parser.add_argument("--transport", choices=["default", "aiohttp"], default="default",
-                        help="experiment: run the gateway's OpenAI SDK clients on the aiohttp transport")
     args = parser.parse_args()
 
     if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
@@ -159,7 +157,7 @@ def main() -> None:  # noqa: C901 - a script read top to bottom
         [sys.executable, "-m", "celery", "-A", "benchhub", "worker", "-Q", queue, "--pool", "prefork",
          "--concurrency", str(args.worker_processes), "--loglevel", "WARNING", "--without-gossip",
          "--without-mingle", "--without-heartbeat", "--include", "benchmarks.worker_probe", "-n", f"{queue}@%h"],
-        cwd=ROOT, env={**env, "BENCH_PROBE_DIR": str(probe_dir), "BENCH_OPENAI_TRANSPORT": args.transport,
+        cwd=ROOT, env={**env, "BENCH_PROBE_DIR": str(probe_dir),
                        **({"MALLOC_ARENA_MAX": args.malloc_arena_max} if args.malloc_arena_max else {})},
         stdout=worker_log.open("wb"),
         stderr=subprocess.STDOUT,
@@ -228,7 +226,6 @@ def main() -> None:  # noqa: C901 - a script read top to bottom
             "worker_all_processes_rss_mb": max(r["worker_all_processes_rss_mb"] for r in results),
             "worker_peak_pss_mb": max(r["worker_peak_pss_mb"] for r in results),
             "rounds": len(results), "worker_processes": args.worker_processes, "concurrency": args.concurrency,
-            "transport": args.transport,
             "targets": {"ratio_to_ideal": 1.25, "queries_per_attempt": 3, "worker_peak_rss_mb": 400},
         }
         print(json.dumps(summary), flush=True)

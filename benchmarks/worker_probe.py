@@ -44,23 +44,3 @@ def _dump(**_: object) -> None:
 task_postrun.connect(_dump, weak=False)
 worker_process_init.connect(lambda **_: _queries.__setitem__(0, 0), weak=False)
 
-
-def _experimental_transport() -> None:
-    """`--transport aiohttp` (benchmark only): the gateway's OpenAI clients on the SDK's aiohttp
-    transport instead of its default httpx one, to measure what that change would buy the gateway.
-    The gateway itself is not changed; this swaps the client class its adapter instantiates."""
-    if os.environ.get("BENCH_OPENAI_TRANSPORT") != "aiohttp":
-        return
-    import openai
-
-    from providers.adapters import openai_compat
-
-    class AioHttpOpenAI(openai.AsyncOpenAI):
-        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            kwargs.setdefault("http_client", openai.DefaultAioHttpClient())
-            super().__init__(*args, **kwargs)
-
-    openai_compat.AsyncOpenAI = AioHttpOpenAI  # type: ignore[misc]
-
-
-worker_process_init.connect(lambda **_: _experimental_transport(), weak=False)

@@ -1,9 +1,10 @@
-"""The attempt pipeline: execute one chunk of a run's attempts with many provider calls in flight.
+"""The attempt pipeline: execute a run's attempts, chunk by chunk, with many provider calls in flight.
 
-Shape of one chunk execution (`chunk_execute`):
+Shape of one chunk task (`chunk_execute`), one of the run's lanes:
 
 1. **Claim** the chunk with a conditional UPDATE (pending/enqueued, or running with an expired lease,
-   or already ours: a Celery retry or redelivery of the same task id). Anyone else gets "skipped".
+   or already ours: a Celery retry or redelivery of the same task id, which also takes back every
+   other chunk it had gone on to). Anyone else gets "skipped".
 2. **Load** the chunk's attempts that have not ended. Ended ones (succeeded/failed/cancelled) are
    never called again: that is what makes a redelivered chunk skip what is already done and keeps
    a finished attempt from being billed twice.
@@ -14,24 +15,30 @@ Shape of one chunk execution (`chunk_execute`):
    the next one the moment a call ends (`_Feed`), so a free slot never waits for this thread; a
    prepared call counts as started only once the loop reports it, and stopping takes the
    unstarted ones back as never issued.
-4. **Flush** in batches (every `BENCHHUB_RUN_FLUSH_SECONDS` or `BENCHHUB_RUN_FLUSH_BATCH` results):
-   inside one transaction the chunk's lease is renewed *conditionally* (the fence: an executor whose
-   lease was taken over writes nothing), results are `bulk_update`d, attempts still in flight are
-   marked running, and the run's counters move by `F()` deltas. A flush also reads the run's
-   cancel/budget state. That is a handful of queries per batch, far below one per attempt.
-5. **Finish**: the last flush marks the chunk done; the lane then hands itself the next pending
-   chunk, or the last chunk finalizes the run (`services.run_finalize`).
+4. **Go on**: before the chunk runs dry the lane claims the run's next pending chunk and feeds its
+   attempts behind the current ones, for up to `BENCHHUB_RUN_LANE_SLICE_SECONDS`, so that chunk
+   boundaries cost no idle slots. Every chunk held is leased and fenced like the first.
+5. **Flush** in batches (every `BENCHHUB_RUN_FLUSH_SECONDS` or `BENCHHUB_RUN_FLUSH_BATCH` results):
+   inside one transaction the held chunks' leases are renewed *conditionally* (the fence: an
+   executor whose lease was taken over writes nothing), results are written in one statement, a
+   chunk whose attempts have all ended is marked done, attempts still in flight are marked running,
+   and the run's counters move by `F()` deltas. A flush also reads the run's cancel/budget state.
+   That is a handful of queries per batch, far below one per attempt.
+6. **Finish**: the last flush marks the last chunk done; the lane then hands itself (through the
+   queue) the next pending chunk, or the last chunk finalizes the run (`services.run_finalize`).
 
 Infrastructure failures (the database going away) never write a terminal state: the exception
-propagates, the chunk stays leased to the same task id, and Celery's retry (or redelivery) picks it
+propagates, the chunks stay leased to the same task id, and Celery's retry (or redelivery) picks it
 up again with every unfinished attempt still unfinished.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import collections
 import concurrent.futures
+import contextlib
 import functools
 import logging
 import math
@@ -110,10 +117,25 @@ class CallPool:
         self.loop = _new_loop()
         self.thread = threading.Thread(target=self._run, name="benchhub-calls", daemon=True)
         self.thread.start()
+        atexit.register(self.close)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Close the loop's SDK and Redis clients (their connection pools) while the loop still runs:
+        at interpreter exit the daemon thread just stops, and aiohttp reports every session left open."""
+        from providers import backend
+        from providers.adapters.pool import close_loop_clients
+
+        async def close_clients() -> None:
+            await close_loop_clients()
+            await backend.close_loop_client()
+
+        if self.loop.is_running():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(close_clients(), self.loop).result(timeout)
 
     def submit(self, coro: Any, done: queue.SimpleQueue, token: Any) -> concurrent.futures.Future:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -245,6 +267,13 @@ class _Counters:
         return bool(self.done or self.failed or self.running or self.spent)
 
 
+@dataclass
+class _HeldChunk:
+    pk: int
+    open: int  # attempts not ended yet
+    done: bool = False  # marked done in the database
+
+
 def chunk_claim(*, run_id: int, index: int, token: str) -> bool:
     now = timezone.now()
     lease = now + timezone.timedelta(seconds=settings.BENCHHUB_RUN_LEASE_SECONDS)
@@ -265,6 +294,28 @@ def chunk_claim(*, run_id: int, index: int, token: str) -> bool:
             status=RunStatus.RUNNING, started_at=Coalesce(F("started_at"), Value(now))
         )
     return claimed
+
+
+def chunk_claim_next(*, run_id: int, token: str) -> int | None:
+    """Lease the run's lowest pending chunk to `token` (a lane going on); None when none is left.
+
+    Only pending chunks: an enqueued one has its own message on the way."""
+    now = timezone.now()
+    lease = now + timezone.timedelta(seconds=settings.BENCHHUB_RUN_LEASE_SECONDS)
+    with transaction.atomic():
+        # SKIP LOCKED: two lanes going on at once take two different chunks.
+        index = (
+            RunChunk.objects.select_for_update(skip_locked=True)
+            .filter(run_id=run_id, status=ChunkStatus.PENDING)
+            .order_by("index").values_list("index", flat=True).first()
+        )
+        if index is None:
+            return None
+        claimed = RunChunk.objects.filter(run_id=run_id, index=index, status=ChunkStatus.PENDING).update(
+            status=ChunkStatus.RUNNING, lease_owner=token, lease_expires_at=lease, started_at=now,
+            deliveries=F("deliveries") + 1,
+        )
+    return index if claimed else None
 
 
 def chunk_execute(*, run_id: int, index: int, token: str | None = None) -> str:
@@ -367,6 +418,8 @@ def chunk_requeue(*, run_id: int, index: int) -> bool:
 
 
 class ChunkExecutor:
+    """One lane of a run: the claimed chunk `index`, then the run's next pending chunks (step 4)."""
+
     def __init__(self, *, run_id: int, index: int, token: str) -> None:
         self.run_id = run_id
         self.index = index
@@ -384,14 +437,17 @@ class ChunkExecutor:
         self.budget = Decimal(budget) if budget is not None else None
         self.limit = max(1, math.ceil(int(snapshot["experiment"]["concurrency"]) / max(1, run.lanes)))
         self.plan: ScoringPlan = scoring_plan_build(specs=snapshot["experiment"].get("scorers") or [])
-        self.chunk_pk = RunChunk.objects.only("pk").get(run_id=run_id, index=index).pk
-        self.attempts = list(
-            Attempt.objects.filter(run_id=run_id, chunk=index)
-            .exclude(status__in=ATTEMPT_ENDED)
-            .select_related("task_instance__case")
-            .order_by("pk")
-        )
-        self.pending: list[Attempt] = list(reversed(self.attempts))  # pop() from the end, in id order
+        self.pending: list[Attempt] = []  # pop() from the end, in id order
+        self.chunks: dict[int, _HeldChunk] = {}  # what this executor holds the lease of, by index
+        self._hold(index)
+        # Chunks this token took over earlier (a redelivery of the same task after a crash) are ours.
+        for other in (
+            RunChunk.objects.filter(run_id=run_id, status=ChunkStatus.RUNNING, lease_owner=token)
+            .exclude(index=index).order_by("index").values_list("index", flat=True)
+        ):
+            self._hold(other)
+        self.slice_ends = time.monotonic() + float(settings.BENCHHUB_RUN_LANE_SLICE_SECONDS)
+        self.run_has_pending_chunks = True
         self.inflight: dict[int, _InFlight] = {}  # handed to the loop and not landed: started or prepared
         self.prepared: set[int] = set()  # handed to the loop, not started yet
         self.ended: list[Attempt] = []
@@ -414,6 +470,37 @@ class ChunkExecutor:
             self.stopping = StopReason.BUDGET
         self.results: queue.SimpleQueue = queue.SimpleQueue()
 
+    # -- the chunks of this lane ---------------------------------------------------------------
+
+    def _hold(self, index: int) -> None:
+        """Take a claimed chunk's unfinished attempts on (after those already pending)."""
+        attempts = list(
+            Attempt.objects.filter(run_id=self.run_id, chunk=index)
+            .exclude(status__in=ATTEMPT_ENDED)
+            .select_related("task_instance__case")
+            .order_by("pk")
+        )
+        pk = RunChunk.objects.only("pk").get(run_id=self.run_id, index=index).pk
+        self.chunks[index] = _HeldChunk(pk=pk, open=len(attempts))
+        self.pending[:0] = reversed(attempts)
+
+    def _continue(self) -> None:
+        """Claim the run's next pending chunk before this one runs dry, so that the lane's calls
+        go on without a gap (no drain, no queue round trip, no load while slots stand idle).
+        Only within the lane's time slice: then the task ends and other runs' chunks get a turn."""
+        if (
+            len(self.pending) >= self.limit
+            or self.stopping
+            or not self.run_has_pending_chunks
+            or time.monotonic() >= self.slice_ends
+        ):
+            return
+        index = chunk_claim_next(run_id=self.run_id, token=self.token)
+        if index is None:
+            self.run_has_pending_chunks = False
+        else:
+            self._hold(index)
+
     # -- issuing ----------------------------------------------------------------------------
 
     def _budget_allows(self, arm_id: int) -> bool:
@@ -433,6 +520,7 @@ class ChunkExecutor:
         return self.limit if self.budget is not None else 2 * self.limit
 
     def _issue(self, feed: _Feed) -> None:
+        self._continue()
         skipped: list[Attempt] = []
         ready: list[tuple[Any, str, Any]] = []
         window = self._window()
@@ -529,7 +617,7 @@ class ChunkExecutor:
             summary = scores_summarize(scores)
             attempt.scores, attempt.score_value, attempt.passed = summary.scores, summary.score_value, summary.passed
             attempt.scored_at = timezone.now()
-        self.ended.append(attempt)
+        self._ended(attempt)
 
     def _take(self, attempt_id: int, future: asyncio.Future | None) -> None:
         if future is None:
@@ -545,7 +633,11 @@ class ChunkExecutor:
         attempt.errors = [*attempt.errors, *errors]
         attempt.raw_response = raw
         self.counters.failed += 1
+        self._ended(attempt)
+
+    def _ended(self, attempt: Attempt) -> None:
         self.ended.append(attempt)
+        self.chunks[attempt.chunk].open -= 1
 
     def _account_cost(self, attempt: Attempt) -> None:
         if attempt.cost_usd is None:
@@ -565,15 +657,21 @@ class ChunkExecutor:
     def _flush(self, *, final: bool = False) -> None:
         now = timezone.now()
         started = [pk for pk in self.started if pk in self.inflight]
+        held = [c for c in self.chunks.values() if not c.done]
+        # A chunk is done once every attempt of it has ended and those results are in this write.
+        finished = [c for c in held if c.open == 0]
+        assert not final or len(finished) == len(held), "the last write ends every chunk held"
         with transaction.atomic():
-            fence = RunChunk.objects.filter(pk=self.chunk_pk, lease_owner=self.token, status=ChunkStatus.RUNNING)
-            changes: dict[str, Any] = {
-                "lease_expires_at": now + timezone.timedelta(seconds=settings.BENCHHUB_RUN_LEASE_SECONDS)
-            }
-            if final:
-                changes.update(status=ChunkStatus.DONE, finished_at=now)
-            if fence.update(**changes) != 1:
+            fence = RunChunk.objects.filter(
+                pk__in=[c.pk for c in held], lease_owner=self.token, status=ChunkStatus.RUNNING
+            )
+            lease = now + timezone.timedelta(seconds=settings.BENCHHUB_RUN_LEASE_SECONDS)
+            if fence.update(lease_expires_at=lease) != len(held):
                 raise LeaseLost()
+            if finished:
+                RunChunk.objects.filter(pk__in=[c.pk for c in finished]).update(
+                    status=ChunkStatus.DONE, finished_at=now
+                )
             if self.ended:
                 update_rows(Attempt, self.ended, RESULT_FIELDS)
             if started:
@@ -598,6 +696,8 @@ class ChunkExecutor:
                 scored = [a.pk for a in self.ended if a.status == AttemptStatus.SUCCEEDED]
                 if scored:
                     transaction.on_commit(lambda: _send_slow_scoring(scored))
+        for chunk in finished:
+            chunk.done = True
         self.ended, self.started, self.counters = [], [], _Counters()
         if not final and not self.stopping:
             cancel_requested_at, stop_reason = Run.objects.filter(pk=self.run_id).values_list(
@@ -651,7 +751,7 @@ class ChunkExecutor:
                 attempt.status = AttemptStatus.CANCELLED
                 attempt.error_type, attempt.error_message = error_type, message
                 self.counters.done += 1
-                self.ended.append(attempt)
+                self._ended(attempt)
             self.pending = []
         self._flush(final=True)
 

@@ -312,10 +312,18 @@ def run_dispatch(*, run_id: int) -> None:
         transaction.on_commit(lambda: execution.inline_start(run_id=run_id))
         return
     run = Run.objects.only("lanes").get(pk=run_id)
-    active = RunChunk.objects.filter(run_id=run_id, status__in=[ChunkStatus.ENQUEUED, ChunkStatus.RUNNING]).count()
-    for _ in range(max(0, run.lanes - active)):
+    for _ in range(max(0, run.lanes - lanes_busy(run_id=run_id))):
         if execution.chunk_enqueue_next(run_id=run_id) is None:
             break
+
+
+def lanes_busy(*, run_id: int) -> int:
+    """Lanes of the run at work: a chunk message on its way, or an executor (which may hold the
+    chunk it drains and the next one it has gone on to, under one lease owner)."""
+    chunks = RunChunk.objects.filter(run_id=run_id)
+    enqueued = chunks.filter(status=ChunkStatus.ENQUEUED).count()
+    executors = chunks.filter(status=ChunkStatus.RUNNING).values("lease_owner").distinct().count()
+    return enqueued + executors
 
 
 @transaction.atomic
@@ -461,7 +469,7 @@ def runs_recover(*, now=None, run_ids: list[int] | None = None) -> dict[str, int
             stats["finalized"] += 1
         elif chunks.get(ChunkStatus.PENDING) and not settings.CELERY_TASK_ALWAYS_EAGER:
             with transaction.atomic():
-                before = chunks.get(ChunkStatus.ENQUEUED, 0) + chunks.get(ChunkStatus.RUNNING, 0)
+                before = lanes_busy(run_id=run_id)
                 run_dispatch(run_id=run_id)
                 stats["dispatched"] += int(before < Run.objects.get(pk=run_id).lanes)
     if any(stats.values()):

@@ -247,3 +247,55 @@ def test_embedded_run_left_by_a_dead_server_resumes_when_looked_at(settings, org
     body = bearer(api_client, org_world.a.keys["viewer"]).get(f"/api/v1/runs/{run.pk}/").json()
     assert body["status"] == "completed"
     assert body["progress"] == {"total": 4, "done": 4, "failed": 0, "running": 0}
+
+
+# --- lanes going on into the next chunk ----------------------------------------------------------
+
+
+def _chunks(run: Run) -> dict[int, tuple[str, str, int]]:
+    return {c.index: (c.status, c.lease_owner, c.deliveries) for c in RunChunk.objects.filter(run=run)}
+
+
+def test_a_lane_goes_on_into_pending_chunks_but_not_enqueued_ones(settings, org_world, memory_broker):
+    settings.BENCHHUB_RUN_CHUNK_SIZE = 4
+    run = _queued_run(settings, org_world.a.org, cases=6)  # 12 attempts: chunks 0-2, two lanes
+    assert _chunks(run) == {0: ("enqueued", "", 0), 1: ("enqueued", "", 0), 2: ("pending", "", 0)}
+    assert execution.chunk_execute(run_id=run.pk, index=0, token="lane-a") == "done"
+    # Chunk 2 was claimed and executed by the same task; chunk 1 keeps its own message.
+    assert _chunks(run) == {0: ("done", "lane-a", 1), 1: ("enqueued", "", 0), 2: ("done", "lane-a", 1)}
+    assert set(Attempt.objects.filter(run=run, chunk__in=[0, 2]).values_list("status", flat=True)) == {"succeeded"}
+    assert execution.chunk_execute(run_id=run.pk, index=1, token="lane-b") == "done"
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED and (run.done, run.failed, run.running) == (12, 0, 0)
+
+
+def test_a_lane_past_its_slice_hands_the_next_chunk_to_the_queue(settings, org_world, memory_broker):
+    settings.BENCHHUB_RUN_CHUNK_SIZE = 4
+    settings.BENCHHUB_RUN_LANE_SLICE_SECONDS = 0
+    run = _queued_run(settings, org_world.a.org, cases=6)
+    assert execution.chunk_execute(run_id=run.pk, index=0, token="lane-a") == "done"
+    assert _chunks(run) == {0: ("done", "lane-a", 1), 1: ("enqueued", "", 0), 2: ("enqueued", "", 0)}
+
+
+def test_a_redelivered_lane_takes_back_every_chunk_it_had_gone_on_to(settings, org_world, memory_broker):
+    from experiments.services import lanes_busy
+
+    settings.BENCHHUB_RUN_CHUNK_SIZE = 4
+    run = _queued_run(settings, org_world.a.org, cases=6)
+    # What a killed lane leaves behind: chunk 0 and the chunk 2 it had gone on to, both leased to
+    # its task id (the lease still live), one attempt of chunk 2 already stored.
+    live = timezone.now() + timezone.timedelta(minutes=5)
+    RunChunk.objects.filter(run=run, index__in=[0, 2]).update(
+        status=ChunkStatus.RUNNING, lease_owner="task-1", lease_expires_at=live, deliveries=1
+    )
+    assert lanes_busy(run_id=run.pk) == 2  # that lane, and chunk 1's message
+    done_before = Attempt.objects.filter(run=run, chunk=2).order_by("pk").first()
+    Attempt.objects.filter(pk=done_before.pk).update(status=AttemptStatus.SUCCEEDED, output="kept")
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, done=1)
+    # The same message again (the task id is the lease owner): both chunks are finished by it.
+    assert execution.chunk_execute(run_id=run.pk, index=0, token="task-1") == "done"
+    assert _chunks(run)[0][0] == _chunks(run)[2][0] == "done"
+    assert Attempt.objects.get(pk=done_before.pk).output == "kept"
+    assert Attempt.objects.filter(run=run, chunk=2, status=AttemptStatus.SUCCEEDED).count() == 4
+    # Another task id gets nothing of that lane.
+    assert execution.chunk_execute(run_id=run.pk, index=2, token="task-2") == "skipped"

@@ -15,6 +15,10 @@ BENCHHUB_DATASET_MAX_ROWS = env.int("BENCHHUB_DATASET_MAX_ROWS", default=100_000
 # run's concurrency is split over its lanes, so it holds across any number of workers.
 BENCHHUB_RUN_CHUNK_SIZE = env.int("BENCHHUB_RUN_CHUNK_SIZE", default=500)
 BENCHHUB_RUN_LANES = env.int("BENCHHUB_RUN_LANES", default=2)
+# A lane's task goes on into the run's next pending chunk (claimed before the current one runs dry,
+# so its calls never pause) for this long, then hands the lane on through the queue, where other
+# runs' chunks get their turn.
+BENCHHUB_RUN_LANE_SLICE_SECONDS = env.float("BENCHHUB_RUN_LANE_SLICE_SECONDS", default=30)
 # Results are written in batches: every this many seconds or this many results, whichever first.
 BENCHHUB_RUN_FLUSH_SECONDS = env.float("BENCHHUB_RUN_FLUSH_SECONDS", default=0.5)
 BENCHHUB_RUN_FLUSH_BATCH = env.int("BENCHHUB_RUN_FLUSH_BATCH", default=500)
