@@ -243,13 +243,14 @@ def complete(
     use_cache: bool | None = None,
 ) -> CompletionResult:
     """Sync wrapper for views, commands and Celery tasks (not from inside a running event loop)."""
-    return _run_sync(
+    return run_sync(
         lambda: acomplete(org_id=org_id, provider=provider, request=request, purpose=purpose, use_cache=use_cache)
     )
 
 
-def _run_sync(make: Callable[[], Awaitable[T]]) -> T:
-    """Run one gateway coroutine from sync code, on the calling thread's DB connection."""
+def run_sync(make: Callable[[], Awaitable[T]]) -> T:
+    """Run gateway coroutines (`make()`, any number of calls inside) from sync code, on the calling
+    thread's DB connection, closing the connection pools of the short-lived loop afterwards."""
 
     async def run() -> T:
         try:
@@ -285,4 +286,4 @@ async def aembed(*, org_id: int, provider: str, model: str, inputs: list[str], t
 
 def embed(*, org_id: int, provider: str, model: str, inputs: list[str], timeout: float | None = None) -> EmbeddingResult:
     """Sync wrapper of `aembed`."""
-    return _run_sync(lambda: aembed(org_id=org_id, provider=provider, model=model, inputs=inputs, timeout=timeout))
+    return run_sync(lambda: aembed(org_id=org_id, provider=provider, model=model, inputs=inputs, timeout=timeout))

@@ -6,9 +6,8 @@ import asyncio
 import time
 
 import pytest
-from asgiref.sync import async_to_sync
 
-from providers.gateway import acomplete, complete
+from providers.gateway import acomplete, complete, run_sync
 from providers.interface import ErrorType, ProviderError
 from providers.requests import completion_request
 from tests.fakes.base import Reply
@@ -47,7 +46,7 @@ def test_open_breaker_fails_fast_without_http_until_the_half_open_probe(gw_org, 
                 timings.append(((time.perf_counter() - started) * 1000, exc))
         return timings
 
-    timings = async_to_sync(timed_calls)()
+    timings = run_sync(timed_calls)
     assert len(timings) == 5
     for elapsed_ms, error in timings:
         assert error.type == ErrorType.UNAVAILABLE and "circuit breaker open" in error.message
@@ -83,7 +82,7 @@ def test_only_one_probe_while_half_open(gw_org, fake_openai) -> None:  # type: i
         )
         return [await probe, *others]
 
-    probe, *others = async_to_sync(probe_and_others)()
+    probe, *others = run_sync(probe_and_others)
     assert probe.text.startswith("Echo:")
     assert all(isinstance(o, ProviderError) and o.type == ErrorType.UNAVAILABLE for o in others)
     assert len(fake_openai.seen) == 2  # the first failure and the probe, nothing else

@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from asgiref.sync import async_to_sync
 
 from providers.cache import cache_key
-from providers.gateway import acomplete, complete
+from providers.gateway import acomplete, complete, run_sync
 from providers.interface import ProviderError
 from providers.requests import completion_request
 from tests.fakes.base import Reply
@@ -72,7 +71,7 @@ def test_identical_calls_in_flight_collapse_into_one(gw_org, fake_openai) -> Non
         calls = [acomplete(org_id=gw_org.pk, provider="openai", request=request(), purpose="chat") for _ in range(5)]
         return list(await asyncio.gather(*calls))
 
-    results = async_to_sync(five)()
+    results = run_sync(five)
     assert len(fake_openai.seen) == 1
     assert sorted(r.cache_hit for r in results) == [False, True, True, True, True]
     assert len({r.text for r in results}) == 1

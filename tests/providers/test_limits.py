@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from asgiref.sync import async_to_sync
 
-from providers.gateway import acomplete
+from providers.gateway import acomplete, run_sync
 from providers.interface import CompletionResult, ProviderError
 from providers.limits import limits_state
 from providers.requests import completion_request
@@ -30,7 +29,7 @@ def burst(org, n: int, *, config: dict | None = None) -> list[CompletionResult |
     async def run() -> list[CompletionResult | ProviderError]:
         return list(await asyncio.gather(*[one(i) for i in range(n)]))
 
-    return async_to_sync(run)()
+    return run_sync(run)
 
 
 def test_concurrency_cap_is_never_exceeded(gw_org, fake_openai) -> None:  # type: ignore[no-untyped-def]
@@ -78,13 +77,13 @@ def test_a_429_pauses_every_caller_until_retry_after_and_halves_the_cap(gw_org, 
         others = [acomplete(org_id=gw_org.pk, provider="openai", request=request(i)) for i in range(1, 5)]
         return [await first, *await asyncio.gather(*others)]
 
-    results = async_to_sync(scenario)()
+    results = run_sync(scenario)
     assert all(isinstance(r, CompletionResult) for r in results)
     first_429_at = fake_openai.seen[0].at
     later = [seen.at for seen in fake_openai.seen[1:]]
     assert len(later) == 5  # the retried call plus the four others: not one wasted 429 more
     assert min(later) - first_429_at >= 0.95, [(s.body["messages"][0]["content"], round(s.at - first_429_at, 3)) for s in fake_openai.seen]  # nobody called the provider during its Retry-After
-    state = async_to_sync(limits_state)(org_id=gw_org.pk, provider="openai")
+    state = run_sync(lambda: limits_state(org_id=gw_org.pk, provider="openai"))
     assert state["cap"] == 5  # halved from 8 to 4, then +1 after five clean calls
 
 
@@ -105,7 +104,7 @@ def test_an_exhausted_provider_budget_pauses_before_a_429_is_earned(gw_org, fake
         await acomplete(org_id=gw_org.pk, provider="openai", request=request)  # hears "budget spent"
         await acomplete(org_id=gw_org.pk, provider="openai", request=request)
 
-    async_to_sync(one_then_another)()
+    run_sync(one_then_another)
     assert fake_openai.seen[1].at - fake_openai.seen[0].at >= 0.95
 
 
@@ -125,7 +124,7 @@ def test_limits_are_per_org(gw_org, org_world, fake_openai) -> None:  # type: ig
             acomplete(org_id=other.pk, provider="openai", request=request),
         )
 
-    async_to_sync(both)()
+    run_sync(both)
     assert fake_openai.max_in_flight == 2  # one slot each, side by side
 
 
@@ -136,7 +135,7 @@ def test_learns_an_unknown_concurrency_quota_from_429s(gw_org, fake_openai) -> N
     fake_openai.latency_s = 0.1
     results = burst(gw_org, 30, config={"max_retries": 10, "retry_base_delay_s": 0.05, "retry_max_delay_s": 0.2})
     assert all(isinstance(r, CompletionResult) for r in results), [r for r in results if isinstance(r, ProviderError)]
-    state = async_to_sync(limits_state)(org_id=gw_org.pk, provider="openai")
+    state = run_sync(lambda: limits_state(org_id=gw_org.pk, provider="openai"))
     assert state["cap"] is not None and state["cap"] <= 6  # learned: near the quota, not collapsed, not 30
     # The first blind burst costs 26 rejections; halving once per burst (not once per 429) and
     # growing back one slot at a time keeps the rest small.

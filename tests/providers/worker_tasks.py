@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 
-from asgiref.sync import async_to_sync
 from celery import shared_task
 
-from providers.gateway import acomplete
+from providers.gateway import acomplete, run_sync
 from providers.interface import ProviderError
 from providers.requests import completion_request
 
@@ -28,4 +27,4 @@ def gateway_burst(org_id: int, provider: str, model: str, calls: int, tag: str) 
     async def run() -> list[str]:
         return list(await asyncio.gather(*[one(i) for i in range(calls)]))
 
-    return {"pid": os.getpid(), "outcomes": async_to_sync(run)()}
+    return {"pid": os.getpid(), "outcomes": run_sync(run)}
