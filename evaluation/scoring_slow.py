@@ -9,12 +9,12 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from evaluation.scorers import ScoreInput
-from evaluation.services import case_reference, scores_summarize, scoring_plan_build
+from evaluation.services import scores_compute, scores_summarize, scoring_plan_build
 
 
 def attempts_score_slow(*, attempt_ids: list[int]) -> int:
     from experiments.models import Attempt, AttemptStatus
+    from experiments.services import run_finalize
 
     attempts = list(
         Attempt.objects.filter(pk__in=attempt_ids, status=AttemptStatus.SUCCEEDED).select_related(
@@ -25,16 +25,16 @@ def attempts_score_slow(*, attempt_ids: list[int]) -> int:
     for attempt in attempts:
         plan = scoring_plan_build(specs=attempt.run.snapshot["experiment"].get("scorers") or [])
         case = attempt.task_instance.case
-        item = ScoreInput(output=attempt.output, reference=case_reference(case.kind, case.payload), case=case.payload)
-        scores = dict(attempt.scores)
-        for key, scorer in plan.slow:
-            if key not in scores:
-                scores[key] = scorer.score(item).as_dict()
-        if scores != attempt.scores:
-            summary = scores_summarize(scores)
+        new = scores_compute(plan.slow, output=attempt.output, case_kind=case.kind, payload=case.payload,
+                             skip=set(attempt.scores))
+        if new:
+            summary = scores_summarize({**attempt.scores, **new})
             attempt.scores, attempt.score_value, attempt.passed = summary.scores, summary.score_value, summary.passed
             attempt.scored_at = timezone.now()
             changed.append(attempt)
     with transaction.atomic():
         Attempt.objects.bulk_update(changed, ["scores", "score_value", "passed", "scored_at"])
+    # A run whose chunks are all done waits for its slow scores; these may have been the last.
+    for run_id in sorted({attempt.run_id for attempt in attempts}):
+        run_finalize(run_id=run_id)
     return len(changed)

@@ -59,12 +59,29 @@ def scores_summarize(scores: dict[str, dict[str, Any]]) -> ScoreSummary:
 def attempt_score_rules(
     *, plan: ScoringPlan, output: str, case_kind: str, payload: dict[str, Any]
 ) -> dict[str, dict[str, Any]]:
-    """Run the fast scorers on one output. A scorer that raises yields value 0 with the error."""
+    """Run the fast scorers on one output."""
+    return scores_compute(plan.fast, output=output, case_kind=case_kind, payload=payload)
+
+
+def scores_compute(
+    scorers: tuple[tuple[str, Scorer], ...], *, output: str, case_kind: str, payload: dict[str, Any],
+    skip: frozenset[str] | set[str] = frozenset(),
+) -> dict[str, dict[str, Any]]:
+    """`{key: score}` of each scorer not in `skip`. A scorer that raises yields value 0 with the error:
+    a bad output (or a broken scorer) must never take a chunk or a scoring task down, nor leave the
+    attempt unscored for ever (which would hold its run open)."""
     item = ScoreInput(output=output, reference=case_reference(case_kind, payload), case=payload)
     results: dict[str, dict[str, Any]] = {}
-    for key, scorer in plan.fast:
+    for key, scorer in scorers:
+        if key in skip:
+            continue
         try:
             results[key] = scorer.score(item).as_dict()
-        except Exception as exc:  # a bad output must never take the chunk down
+        except Exception as exc:  # noqa: BLE001
             results[key] = Score(0.0, False, {"error": f"{type(exc).__name__}: {exc}"}).as_dict()
     return results
+
+
+def slow_score_keys(*, specs: list[dict[str, Any]]) -> list[str]:
+    """The score keys the slow scorers of an experiment's scorer specs write."""
+    return [key for key, _ in scoring_plan_build(specs=specs).slow]

@@ -137,11 +137,6 @@ class CallPool:
             with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(close_clients(), self.loop).result(timeout)
 
-    def submit(self, coro: Any, done: queue.SimpleQueue, token: Any) -> concurrent.futures.Future:
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        future.add_done_callback(lambda f: done.put((token, f)))
-        return future
-
 
 _pool: CallPool | None = None
 _pool_pid: int | None = None
@@ -374,7 +369,7 @@ def _send(run_id: int, index: int) -> None:
     attempts_execute.apply_async((run_id, index), queue=queue_name(Queue.PROVIDER_CALLS))
 
 
-def _send_slow_scoring(attempt_ids: list[int]) -> None:
+def slow_scoring_send(attempt_ids: list[int]) -> None:
     from evaluation.tasks import attempts_score_slow
     from experiments.queues import Queue, queue_name
 
@@ -422,7 +417,6 @@ class ChunkExecutor:
 
     def __init__(self, *, run_id: int, index: int, token: str) -> None:
         self.run_id = run_id
-        self.index = index
         self.token = token
         run = Run.objects.only("org_id", "snapshot", "lanes", "spent_usd", "cancel_requested_at", "stop_reason").get(
             pk=run_id
@@ -695,7 +689,7 @@ class ChunkExecutor:
             if self.plan.has_slow:
                 scored = [a.pk for a in self.ended if a.status == AttemptStatus.SUCCEEDED]
                 if scored:
-                    transaction.on_commit(lambda: _send_slow_scoring(scored))
+                    transaction.on_commit(lambda: slow_scoring_send(scored))
         for chunk in finished:
             chunk.done = True
         self.ended, self.started, self.counters = [], [], _Counters()

@@ -13,11 +13,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max
+from django.db.models import Count, F, Max, QuerySet
 from django.utils import timezone
 
 from benchhub.api.errors import Conflict, PayloadTooLarge, PolicyDenied, ValidationFailed
 from evaluation.scorers import ScorerConfigError, scorers_validate
+from evaluation.services import slow_score_keys
 from experiments import prompts
 from experiments.bulk import insert_attempts_for_run, insert_task_instances_for_run
 from experiments.datasets import DatasetInvalid, DatasetTooLarge, ParsedDataset, dataset_parse, rows_validate
@@ -387,6 +388,17 @@ def run_retry_failed(*, run: Run) -> Run:
     return run
 
 
+SCORING_MESSAGE = "Scoring:"
+
+
+def attempts_awaiting_slow_scores(*, run: Run) -> QuerySet[Attempt]:
+    """Succeeded attempts of the run still missing a score of one of its slow scorers."""
+    keys = slow_score_keys(specs=run.snapshot["experiment"].get("scorers") or [])
+    if not keys:
+        return Attempt.objects.none()
+    return Attempt.objects.filter(run=run, status=AttemptStatus.SUCCEEDED).exclude(scores__has_keys=keys)
+
+
 def run_finalize(*, run_id: int) -> Run:
     """End a run whose chunks are all done: exact counters, the final status, `finished_at`.
 
@@ -399,6 +411,15 @@ def run_finalize(*, run_id: int) -> Run:
             return run
         if RunChunk.objects.filter(run=run).exclude(status=ChunkStatus.DONE).exists():
             return run
+        awaiting = attempts_awaiting_slow_scores(run=run).count()
+        if awaiting:
+            # Ended means scored: the slow scoring task finalizes the run once its last score lands.
+            message = f"{SCORING_MESSAGE} {awaiting} attempts await their slow scores."
+            if not run.message or run.message.startswith(SCORING_MESSAGE):
+                Run.objects.filter(pk=run.pk).update(message=message)
+            return run
+        if run.message.startswith(SCORING_MESSAGE):
+            run.message = ""
         counts = dict(
             Attempt.objects.filter(run=run).values_list("status").annotate(n=Count("pk")).values_list("status", "n")
         )
@@ -418,7 +439,8 @@ def run_finalize(*, run_id: int) -> Run:
             run.status = RunStatus.COMPLETED
         run.finished_at = timezone.now()
         run.started_at = run.started_at or run.finished_at
-        run.save(update_fields=["done", "failed", "running", "status", "finished_at", "started_at", "updated_at"])
+        run.save(update_fields=["done", "failed", "running", "status", "finished_at", "started_at", "message",
+                                "updated_at"])
     logger.info("run finalized", extra={"run_id": run.pk, "status": run.status, "done": run.done})
     from leaderboards.services import run_leaderboard_schedule  # final boards, after commit
     run_leaderboard_schedule(run_id=run.pk)
@@ -441,12 +463,13 @@ def runs_recover(*, now=None, run_ids: list[int] | None = None) -> dict[str, int
     - a RUNNING chunk whose lease expired (its executor died, e.g. SIGKILL) is enqueued again;
     - an ENQUEUED chunk nobody claimed for long (a lost message) is enqueued again;
     - a run with free lanes and pending chunks (a lost hand-over) gets its lanes filled;
-    - a run whose chunks are all done but which never ended is finalized.
+    - a run whose chunks are all done but which never ended is finalized, or, while it awaits slow
+      scores whose scoring message was lost long ago, those attempts are sent to scoring again.
     """
     from experiments import execution
 
     now = now or timezone.now()
-    stats = {"requeued": 0, "dispatched": 0, "finalized": 0}
+    stats = {"requeued": 0, "dispatched": 0, "finalized": 0, "rescored": 0}
     live = Run.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).values_list("pk", flat=True)
     if run_ids is not None:
         live = live.filter(pk__in=run_ids)
@@ -465,8 +488,17 @@ def runs_recover(*, now=None, run_ids: list[int] | None = None) -> dict[str, int
             stats["requeued"] += 1
         chunks = Counter(RunChunk.objects.filter(run_id=run_id).values_list("status", flat=True))
         if chunks and set(chunks) == {ChunkStatus.DONE}:
-            run_finalize(run_id=run_id)
-            stats["finalized"] += 1
+            run = Run.objects.only("snapshot").get(pk=run_id)
+            # Slow scores whose message was lost long ago (their scoring task never ran): again.
+            lost = list(
+                attempts_awaiting_slow_scores(run=run).filter(responded_at__lt=requeue_before)
+                .values_list("pk", flat=True)
+            )
+            if lost:
+                execution.slow_scoring_send(lost)
+                stats["rescored"] += len(lost)
+            elif run_finalize(run_id=run_id).is_terminal:
+                stats["finalized"] += 1
         elif chunks.get(ChunkStatus.PENDING) and not settings.CELERY_TASK_ALWAYS_EAGER:
             with transaction.atomic():
                 before = lanes_busy(run_id=run_id)

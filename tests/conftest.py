@@ -22,3 +22,28 @@ def api_client() -> APIClient:
 def bearer(client: APIClient, key: str) -> APIClient:
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     return client
+
+
+@pytest.fixture
+def memory_broker(settings):  # type: ignore[no-untyped-def]
+    """Celery messages go to an in-memory broker nobody consumes (not executed eagerly either).
+
+    Celery caches its broker connection pool and producer pool on the app: both are reset on the
+    way in and out, or every later test would publish into this memory broker instead of Redis.
+    """
+    from benchhub.celery import app
+
+    def publish_to(url: str) -> None:
+        # Dropped, not closed: kombu keeps one pool per broker URL process-wide and hands the same
+        # one out again, so closing the Redis pool here would break every later publish.
+        app.conf.broker_url = url
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    previous = app.conf.broker_url
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.REDIS_URL = ""
+    settings.CELERY_BROKER_URL = "memory://"
+    publish_to("memory://")
+    yield
+    publish_to(previous)

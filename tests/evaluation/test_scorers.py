@@ -134,32 +134,101 @@ def test_summary_mean_and_all_passed():
     assert (summary.score_value, summary.passed) == (0.75, False)
 
 
+def _register_slow_scorers() -> None:
+    """Stand-ins for sandboxed or evaluator scorers: marked slow, so they run queued."""
+    if "test_slow_upper" in scorer_types():
+        return
+
+    @register
+    class SlowUpper(Scorer):
+        type = "test_slow_upper"
+        slow = True
+
+        def score(self, item: ScoreInput) -> Score:
+            ok = item.output.isupper()
+            return Score(1.0 if ok else 0.0, ok, {"scored_by": "queue"})
+
+    @register
+    class SlowBroken(Scorer):
+        type = "test_slow_broken"
+        slow = True
+
+        def score(self, item: ScoreInput) -> Score:
+            raise RuntimeError("sandbox unavailable")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_slow_scorers_are_left_to_the_scoring_task_and_land_on_the_attempt(org_world, settings):
     from experiments.models import Attempt
     from experiments.services import run_start
     from tests.experiments.factories import make_experiment, mock_arm, wait_for
 
-    if "test_slow_upper" not in scorer_types():
-
-        @register
-        class SlowUpper(Scorer):
-            """Stands in for a sandboxed or evaluator scorer: marked slow, so it runs queued."""
-
-            type = "test_slow_upper"
-            slow = True
-
-            def score(self, item: ScoreInput) -> Score:
-                ok = item.output.isupper()
-                return Score(1.0 if ok else 0.0, ok, {"scored_by": "queue"})
-
+    _register_slow_scorers()
     settings.CELERY_TASK_ALWAYS_EAGER, settings.BENCHHUB_RUNS_INLINE = True, "sync"
     experiment = make_experiment(
         org_world.a.org, cases=3, arms=[mock_arm("a", mock_response="YES")],
         scorers=[{"type": "contains", "value": "YES"}, {"type": "test_slow_upper"}],
     )
     run = wait_for(run_start(experiment=experiment))
+    assert run.status == "completed" and run.message == ""
     for attempt in Attempt.objects.filter(run=run):
         assert set(attempt.scores) == {"contains", "test_slow_upper"}
         assert attempt.scores["test_slow_upper"]["details"] == {"scored_by": "queue"}
         assert (attempt.score_value, attempt.passed) == (1.0, True)
+
+
+@pytest.fixture
+def queued_slow_scoring(org_world, memory_broker):  # type: ignore[no-untyped-def]
+    """A run executed by a chunk task, its slow scoring sent to an in-memory broker nobody consumes."""
+    from experiments import execution
+    from experiments.models import Run
+    from experiments.services import run_start
+    from tests.experiments.factories import make_experiment, mock_arm
+
+    _register_slow_scorers()
+    experiment = make_experiment(
+        org_world.a.org, cases=3, arms=[mock_arm("a", mock_response="YES")],
+        scorers=[{"type": "contains", "value": "YES"}, {"type": "test_slow_upper"}, {"type": "test_slow_broken"}],
+    )
+    run = run_start(experiment=experiment)
+    assert execution.chunk_execute(run_id=run.pk, index=0, token="lane") == "done"
+    return Run.objects.get(pk=run.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_ends_only_once_its_slow_scores_have_landed(queued_slow_scoring):
+    from evaluation.scoring_slow import attempts_score_slow
+    from experiments.models import Attempt, Run
+
+    run = queued_slow_scoring
+    # Every call has ended, but "completed" would be a lie while the slow scores are missing.
+    assert (run.status, run.done, run.total) == ("running", 3, 3)
+    assert run.message == "Scoring: 3 attempts await their slow scores."
+    ids = list(Attempt.objects.filter(run=run).values_list("pk", flat=True))
+    assert attempts_score_slow(attempt_ids=ids[:2]) == 2
+    assert Run.objects.get(pk=run.pk).message == "Scoring: 1 attempts await their slow scores."
+    assert attempts_score_slow(attempt_ids=ids) == 1  # the two scored already are not scored again
+    run = Run.objects.get(pk=run.pk)
+    assert (run.status, run.message) == ("completed", "")
+    attempt = Attempt.objects.get(pk=ids[0])
+    # A scorer that raises scores 0 with its error rather than leaving the attempt (and run) unscored.
+    assert attempt.scores["test_slow_broken"] == {
+        "value": 0.0, "passed": False, "details": {"error": "RuntimeError: sandbox unavailable"}
+    }
+    assert attempt.scores["test_slow_upper"]["passed"] is True and attempt.passed is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runs_recover_sends_lost_slow_scoring_again(queued_slow_scoring, settings):
+    from django.utils import timezone
+
+    from experiments.models import Attempt, Run
+    from experiments.services import runs_recover
+
+    run = queued_slow_scoring
+    assert runs_recover(run_ids=[run.pk])["rescored"] == 0  # just sent: not lost yet
+    long_ago = timezone.now() - timezone.timedelta(seconds=settings.BENCHHUB_RUN_REQUEUE_AFTER_SECONDS + 60)
+    Attempt.objects.filter(run=run).update(responded_at=long_ago)
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the resent scoring runs here and now
+    assert runs_recover(run_ids=[run.pk])["rescored"] == 3
+    assert Run.objects.get(pk=run.pk).status == "completed"

@@ -119,23 +119,8 @@ def test_database_drop_mid_chunk_is_retried_by_celery_not_failed(settings, org_w
 
 
 def _queued_run(settings, org, **fields) -> Run:  # type: ignore[no-untyped-def]
-    """A started run whose chunk messages go to an in-memory broker nobody consumes."""
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_BROKER_URL = "memory://"
-    from benchhub.celery import app
-
-    app.conf.broker_url = "memory://"
+    """A started run whose chunk messages go to the in-memory broker (`memory_broker`) nobody consumes."""
     return run_start(experiment=make_experiment(org, **fields))
-
-
-@pytest.fixture
-def memory_broker(settings):  # type: ignore[no-untyped-def]
-    from benchhub.celery import app
-
-    previous = app.conf.broker_url
-    settings.REDIS_URL = ""
-    yield
-    app.conf.broker_url = previous
 
 
 def test_redelivered_chunk_skips_what_is_done(settings, org_world, memory_broker):
