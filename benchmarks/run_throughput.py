@@ -130,6 +130,9 @@ def main() -> None:  # noqa: C901 - a script read top to bottom
     os.environ["BENCHHUB_QUEUE_OVERRIDE"] = queue
     os.environ["BENCHHUB_RUN_LANES"] = str(args.worker_processes)
     os.environ["BENCHHUB_RUN_CHUNK_SIZE"] = str(args.chunk_size)
+    # The limiter's and breaker's state lives in Redis keyed by org id; this script's database is not
+    # the test suite's, so a test org with the same id could have left a breaker open: own keys.
+    os.environ["BENCHHUB_PROVIDER_KEY_PREFIX"] = f"bh:providers:{queue}"
     probe_dir = Path(tempfile.mkdtemp(prefix="bench-probe-"))
 
     import django
@@ -167,10 +170,7 @@ def main() -> None:  # noqa: C901 - a script read top to bottom
         org, _ = org_get_or_create(slug=f"bench-{uuid.uuid4().hex[:6]}", name="Benchmark")
         policy_set(org=org, rules=[{"provider": "local", "models": ["*"]}])
         credential_set(org=org, provider="local", api_key=None, base_url=f"http://127.0.0.1:{port}/v1", name="fake",
-                       # The circuit breaker's state lives in Redis keyed by org id, and this script's
-                       # database is not the test suite's: a test org with the same id may have left
-                       # its breaker open. The benchmark measures throughput, so it keeps it closed.
-                       config={"max_concurrency": max(args.concurrency, 1000), "breaker_threshold": 1_000_000})
+                       config={"max_concurrency": max(args.concurrency, 1000)})
         cases = args.attempts // 2
         rows = [{"id": f"q{i}", "input": f"Question {i}: what is {i} + {i}?", "reference": str(2 * i)}
                 for i in range(cases)]
