@@ -24,5 +24,8 @@ LOGGING = {
     "loggers": {
         "django.server": {"level": "WARNING"},
         "celery": {"level": "INFO"},
+        # The SDKs' HTTP clients log every request at INFO; the gateway's one `provider_call` line
+        # per call already says it, with what matters (status, latency, tokens, cost).
+        **{name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "httpcore2", "anthropic", "openai")},
     },
 }

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+from collections.abc import Iterator
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -17,6 +19,18 @@ from orgs.services import api_key_create, member_add, org_get_or_create
 DEMO_ORG = "demo"
 DEMO_EMAIL = "admin@demo.benchhub.local"
 DEMO_PASSWORD = "benchhub-demo"
+
+
+@contextlib.contextmanager
+def _quiet_calls(*, enabled: bool) -> Iterator[None]:
+    calls = logging.getLogger("benchhub.providers.calls")
+    previous = calls.level
+    if enabled:
+        calls.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        calls.setLevel(previous)
 
 
 class Command(BaseCommand):
@@ -41,7 +55,9 @@ class Command(BaseCommand):
             model_url = self._start_local_model(local_model, cleanup)
             from experiments.demo import seed as seed_runs  # a bundled dataset, mock arms, a finished run
 
-            demo_run = seed_runs(org=org, base_url=url, local_model_url=model_url)
+            # One log line per provider call is for operators; here it would bury the banner.
+            with _quiet_calls(enabled=options["verbosity"] < 2):
+                demo_run = seed_runs(org=org, base_url=url, local_model_url=model_url)
             self._report(org=org, url=url, api_key=api_key, demo_run=demo_run)
             if not no_serve:
                 # The model keeps serving while the dashboard does, so new runs can use it too.
