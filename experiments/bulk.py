@@ -3,8 +3,8 @@
 Django's `bulk_update` builds a `CASE WHEN id = ... THEN ...` expression per field and row; for a
 few hundred attempts and twenty fields that is tens of thousands of expression objects and most
 of a worker's CPU (measured with py-spy in benchmarks/run_throughput.py). On PostgreSQL one
-`UPDATE ... FROM (VALUES ...)` does the same work with the values bound as parameters. Other
-databases (SQLite for the embedded default) keep `bulk_update`.
+`UPDATE ... FROM unnest(<one array per column>)` does the same work with the values bound as
+parameters. Other databases (SQLite for the embedded default) keep `bulk_update`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,9 @@ from collections.abc import Sequence
 from django.db import connection, models
 from django.db.models import Model
 
-# PostgreSQL takes at most 65,535 bound parameters per statement.
-_MAX_PARAMS = 60_000
-
 
 def update_rows(model: type[Model], objs: Sequence[Model], fields: Sequence[str]) -> int:
-    """Write `fields` of `objs` (all saved rows of `model`) in as few statements as possible."""
+    """Write `fields` of `objs` (all saved rows of `model`) in one statement."""
     if not objs:
         return 0
     if connection.vendor != "postgresql":
@@ -27,30 +24,25 @@ def update_rows(model: type[Model], objs: Sequence[Model], fields: Sequence[str]
     meta = model._meta
     columns = [meta.get_field(name) for name in fields]
     pk = meta.pk
-    casts = [f"%s::{pk.db_type(connection)}"] + [f"%s::{_cast_type(f)}" for f in columns]
-    row_sql = "(" + ", ".join(casts) + ")"
-    names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = v.{connection.ops.quote_name(f.column)}"
-                            for f in columns)
-    table = connection.ops.quote_name(meta.db_table)
-    per_statement = max(1, _MAX_PARAMS // (len(columns) + 1))
-    updated = 0
+    q = connection.ops.quote_name
+    # One array per column: the statement's text is the same whatever the number of rows, so
+    # psycopg parses it once per process (its query cache is keyed by the text) and no parameter
+    # limit applies.
+    arrays = ", ".join([f"%s::{pk.db_type(connection)}[]"] + [f"%s::{_cast_type(f)}[]" for f in columns])
+    names = ", ".join(q(f.column) for f in columns)
+    assignments = ", ".join(f"{q(f.column)} = v.{q(f.column)}" for f in columns)
+    sql = (
+        f"UPDATE {q(meta.db_table)} AS t SET {assignments} "
+        f"FROM unnest({arrays}) AS v({q(pk.column)}, {names}) "
+        f"WHERE t.{q(pk.column)} = v.{q(pk.column)}"
+    )
+    params: list[list[object]] = [[obj.pk for obj in objs]]
+    for field in columns:
+        attname = field.attname
+        params.append([field.get_db_prep_save(getattr(obj, attname), connection) for obj in objs])
     with connection.cursor() as cursor:
-        for start in range(0, len(objs), per_statement):
-            batch = objs[start : start + per_statement]
-            params: list[object] = []
-            for obj in batch:
-                params.append(obj.pk)
-                for field in columns:
-                    params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
-            cursor.execute(
-                f"UPDATE {table} AS t SET {assignments} "
-                f"FROM (VALUES {', '.join([row_sql] * len(batch))}) AS v({connection.ops.quote_name(pk.column)}, {names}) "
-                f"WHERE t.{connection.ops.quote_name(pk.column)} = v.{connection.ops.quote_name(pk.column)}",
-                params,
-            )
-            updated += cursor.rowcount
-    return updated
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 def _cast_type(field: models.Field) -> str:
