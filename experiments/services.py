@@ -414,7 +414,7 @@ def run_finalize(*, run_id: int) -> Run:
         awaiting = attempts_awaiting_slow_scores(run=run).count()
         if awaiting:
             # Ended means scored: the slow scoring task finalizes the run once its last score lands.
-            message = f"{SCORING_MESSAGE} {awaiting} attempts await their slow scores."
+            message = f"{SCORING_MESSAGE} slow scores pending for {awaiting} attempt{'s' if awaiting != 1 else ''}."
             if not run.message or run.message.startswith(SCORING_MESSAGE):
                 Run.objects.filter(pk=run.pk).update(message=message)
             return run

@@ -203,10 +203,10 @@ def test_a_run_ends_only_once_its_slow_scores_have_landed(queued_slow_scoring):
     run = queued_slow_scoring
     # Every call has ended, but "completed" would be a lie while the slow scores are missing.
     assert (run.status, run.done, run.total) == ("running", 3, 3)
-    assert run.message == "Scoring: 3 attempts await their slow scores."
+    assert run.message == "Scoring: slow scores pending for 3 attempts."
     ids = list(Attempt.objects.filter(run=run).values_list("pk", flat=True))
     assert attempts_score_slow(attempt_ids=ids[:2]) == 2
-    assert Run.objects.get(pk=run.pk).message == "Scoring: 1 attempts await their slow scores."
+    assert Run.objects.get(pk=run.pk).message == "Scoring: slow scores pending for 1 attempt."
     assert attempts_score_slow(attempt_ids=ids) == 1  # the two scored already are not scored again
     run = Run.objects.get(pk=run.pk)
     assert (run.status, run.message) == ("completed", "")
