@@ -1,6 +1,8 @@
 """`manage.py demo`: the main job on the embedded default — migrate, seed a demo org, serve the dashboard.
 
-Later layers (datasets, runs, leaderboards) add their demo content through `DEMO_SEEDERS`.
+The runs part (a bundled dataset, mock arms and, when installed, the real local model, run to the
+end) is `experiments.demo.seed`; this command starts the local model server for it and keeps it up
+while the dashboard serves.
 """
 
 from __future__ import annotations
