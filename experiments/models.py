@@ -12,6 +12,7 @@ from django.db.models import Q
 
 from benchhub.models import TimestampedModel
 from orgs.models import Organization
+from providers.pricing import USD_DECIMAL_PLACES, USD_MAX_DIGITS
 
 
 class CaseKind(models.TextChoices):
@@ -173,7 +174,7 @@ class Run(TimestampedModel):
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     running = models.IntegerField(default=0)
-    spent_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    spent_usd = models.DecimalField(max_digits=USD_MAX_DIGITS, decimal_places=USD_DECIMAL_PLACES, default=0)
     lanes = models.PositiveIntegerField(default=1, help_text="Chunks of this run that may execute at once.")
     stop_reason = models.CharField(max_length=24, choices=StopReason.choices, default=StopReason.NONE, blank=True)
     message = models.TextField(blank=True, default="")
@@ -287,7 +288,9 @@ class Attempt(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     cached_tokens = models.PositiveIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)  # NULL = unpriced
+    cost_usd = models.DecimalField(  # NULL = unpriced
+        max_digits=USD_MAX_DIGITS, decimal_places=USD_DECIMAL_PLACES, null=True, blank=True
+    )
     latency_ms = models.FloatField(null=True, blank=True)
     ttft_ms = models.FloatField(null=True, blank=True)
 

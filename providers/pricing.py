@@ -17,6 +17,11 @@ from providers.interface import ProviderKind, Usage
 logger = logging.getLogger("benchhub.providers")
 
 MTOK = Decimal(1_000_000)
+# Costs are kept to 1e-10 USD, here and in every column that stores one (a cheap model's one-token
+# call costs ~1e-8): what is computed is what is stored, and sums of many tiny calls do not drift.
+USD_DECIMAL_PLACES = 10
+USD_MAX_DIGITS = 16
+_USD_QUANTUM = Decimal(1).scaleb(-USD_DECIMAL_PLACES)
 MOCK_INPUT_PER_MTOK = Decimal("0.10")
 MOCK_OUTPUT_PER_MTOK = Decimal("0.20")
 
@@ -35,7 +40,7 @@ def _from_rate(usage: Usage, input_rate: Decimal, output_rate: Decimal, cached_r
     cached = min(usage.cached_tokens, usage.input_tokens) if cached_rate is not None else 0
     fresh = usage.input_tokens - cached
     total = fresh * input_rate + cached * (cached_rate or Decimal(0)) + usage.output_tokens * output_rate
-    return (total / MTOK).quantize(Decimal("0.0000000001"))
+    return (total / MTOK).quantize(_USD_QUANTUM)
 
 
 def call_cost(
@@ -66,4 +71,4 @@ def _library_price(provider_id: str, model: str, usage: Usage) -> Decimal | None
         )
     except LookupError:
         return None
-    return Decimal(price.total_price).quantize(Decimal("0.0000000001"))
+    return Decimal(price.total_price).quantize(_USD_QUANTUM)

@@ -111,7 +111,7 @@ def test_export_csv_and_json_stream_every_attempt(api_client, org_world):
     response = client.get(f"/api/v1/runs/{world.run.pk}/export/?format=json")
     assert response["Content-Type"].startswith("application/json")
     data = json.loads(b"".join(response.streaming_content))
-    assert len(data) == 72 and data[0]["cost_usd"] == "0.00100000"
+    assert len(data) == 72 and data[0]["cost_usd"] == "0.0010000000"
     wrong = client.get(f"/api/v1/runs/{world.run.pk}/export/?format=xml")
     assert wrong.status_code == 400 and wrong.json()["error"]["type"] == "validation_error"
     bad = client.get("/api/v1/runs/999999/export/?format=csv")
