@@ -30,17 +30,12 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import closing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from benchhub.net import free_local_port  # noqa: E402 - importable once ROOT is on the path
 
 
 def wait_port(port: int, timeout: float = 20) -> None:
@@ -149,7 +144,7 @@ def main() -> None:  # noqa: C901 - a script read top to bottom
 
     call_command("migrate", interactive=False, verbosity=0)
 
-    port = free_port()
+    port = free_local_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     fake = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port), "--latency-ms", str(args.latency_ms)],

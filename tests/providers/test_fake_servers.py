@@ -8,11 +8,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from benchhub.net import free_local_port
 from providers.gateway import complete
 from providers.requests import completion_request
 from tests.providers.conftest import connect
@@ -21,14 +21,8 @@ pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _standalone(module: str, latency_ms: int) -> Iterator[str]:
-    port = _free_port()
+    port = free_local_port()
     process = subprocess.Popen(
         [sys.executable, "-m", module, "--port", str(port), "--latency-ms", str(latency_ms)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

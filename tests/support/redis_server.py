@@ -6,18 +6,13 @@ import shutil
 import socket
 import subprocess
 import time
-from contextlib import closing
 
-
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from benchhub.net import free_local_port
 
 
 class RedisServer:
     def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
+        self.port = port or free_local_port()
         self.process: subprocess.Popen | None = None
 
     @property
