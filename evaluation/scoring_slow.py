@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from evaluation.services import scores_compute, scores_summarize, scoring_plan_build
+from evaluation.services import ScoringPlan, scores_compute, scores_summarize, scoring_plan_build
 
 
 def attempts_score_slow(*, attempt_ids: list[int]) -> int:
@@ -22,8 +22,12 @@ def attempts_score_slow(*, attempt_ids: list[int]) -> int:
         )
     )
     changed = []
+    plans: dict[int, ScoringPlan] = {}  # one per run, not one per attempt: building one builds every scorer
     for attempt in attempts:
-        plan = scoring_plan_build(specs=attempt.run.snapshot["experiment"].get("scorers") or [])
+        plan = plans.get(attempt.run_id)
+        if plan is None:
+            specs = attempt.run.snapshot["experiment"].get("scorers") or []
+            plan = plans[attempt.run_id] = scoring_plan_build(specs=specs)
         case = attempt.task_instance.case
         new = scores_compute(plan.slow, output=attempt.output, case_kind=case.kind, payload=case.payload,
                              skip=set(attempt.scores))
