@@ -41,6 +41,10 @@ class Score:
     value: float
     passed: bool
     details: dict[str, Any] = field(default_factory=dict)
+    # Attempt fields a slow scorer produces beside its score (`patch`, `validation`): the slow
+    # scoring path writes them onto the attempt (and `validated_at` with `validation`). Not part of
+    # `as_dict`, which is what `Attempt.scores` stores.
+    artifacts: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"value": _finite(self.value), "passed": self.passed, "details": _json_safe(self.details)}
