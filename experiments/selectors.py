@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, QuerySet
 
-from experiments.models import Attempt, Dataset, Experiment, Run
+from experiments.models import Attempt, AttemptStatus, Case, Dataset, Experiment, Run
 from orgs.models import Organization
 from orgs.scoping import for_org, get_for_org
 
@@ -34,7 +34,8 @@ def run_get(*, org: Organization, run_id: int) -> Run:
 
 
 def attempt_list(
-    *, run: Run, arm: str | None = None, status: str | None = None, case: str | None = None
+    *, run: Run, arm: str | None = None, status: str | None = None, case: str | None = None,
+    error_type: str | None = None,
 ) -> QuerySet[Attempt]:
     """A run's attempts; `arm` is a label ("mock:a") or an arm id, `case` the dataset row's id."""
     # A list names the case by its id only: its payload (a PR's whole repo snapshot) and the raw
@@ -51,6 +52,8 @@ def attempt_list(
         qs = qs.filter(status=status)
     if case:
         qs = qs.filter(task_instance__case__case_id=case)
+    if error_type:
+        qs = qs.filter(error_type=error_type)
     return qs
 
 
@@ -70,3 +73,52 @@ def run_arm_breakdown(*, run: Run) -> list[dict]:
     for row in rows:
         arms.setdefault(row["arm__label"], {"arm": row["arm__label"]})[row["status"]] = row["n"]
     return list(arms.values())
+
+
+def run_status_counts(*, run: Run) -> dict[str, int]:
+    """How many of a run's attempts are in each status (every status present, zeros included)."""
+    counts = dict(Attempt.objects.filter(run=run).values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+    return {status: counts.get(status, 0) for status in AttemptStatus.values}
+
+
+def run_error_groups(*, run: Run) -> list[dict]:
+    """A run's failed attempts grouped by error type and arm, biggest group first, each with one
+    example message (what a person reads first to see why an arm failed)."""
+    rows = (
+        Attempt.objects.filter(run=run, status=AttemptStatus.FAILED)
+        .values("error_type", "arm__label")
+        .annotate(n=Count("pk"), example=Max("error_message"))
+        .order_by("-n", "error_type", "arm__label")
+    )
+    return [
+        {"error_type": r["error_type"] or "unknown", "arm": r["arm__label"], "count": r["n"], "example": r["example"]}
+        for r in rows
+    ]
+
+
+def attempts_side_by_side(*, run: Run, arms: list[str], cases: list[str]) -> dict[tuple[str, str], list[Attempt]]:
+    """The attempts of `arms` on `cases` of one run, keyed by (case id, arm label), samples in order:
+    one query for a page of a head-to-head comparison."""
+    qs = (
+        Attempt.objects.filter(run=run, arm__label__in=arms, task_instance__case__case_id__in=cases)
+        .select_related("arm", "task_instance__case")
+        .defer("raw_response")
+        .order_by("sample", "pk")
+    )
+    out: dict[tuple[str, str], list[Attempt]] = {}
+    for attempt in qs:
+        out.setdefault((attempt.task_instance.case.case_id, attempt.arm.label), []).append(attempt)
+    return out
+
+
+def dataset_cases(*, dataset: Dataset, search: str = "") -> QuerySet[Case]:
+    """A dataset version's cases in file order; `search` matches the case id or any text of the row."""
+    qs = Case.objects.filter(dataset=dataset).order_by("position")
+    if search:
+        from django.db.models import Q, TextField
+        from django.db.models.functions import Cast
+
+        qs = qs.annotate(_text=Cast("payload", TextField())).filter(
+            Q(case_id__icontains=search) | Q(_text__icontains=search)
+        )
+    return qs

@@ -1,8 +1,5 @@
-"""Dashboard pages: dataset upload and list, runs list, and a run's live progress page.
-
-The pages call the same selectors and services as the API. The run page polls a small partial
-(`hx-get` every 2 s while the run is live) that reads only the run row's counters.
-"""
+"""Dashboard page of datasets: upload form and list. Runs, experiments and attempts have their own
+modules (`views_runs`, `views_experiments`, `views_attempts`); all call the API's selectors and services."""
 
 from __future__ import annotations
 
@@ -10,7 +7,7 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from benchhub.api.errors import ApiError
 from experiments import selectors, services
@@ -75,47 +72,3 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
-
-
-@login_required
-def run_list(request: HttpRequest) -> HttpResponse:
-    context = dashboard_context(request)
-    if context is None:
-        return _forbidden(request)
-    return render(
-        request, "experiments/runs.html", {"org_context": context, "runs": selectors.run_list(org=context.org)[:200]}
-    )
-
-
-@login_required
-def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
-    context = dashboard_context(request)
-    if context is None:
-        return _forbidden(request)
-    try:
-        run = selectors.run_get(org=context.org, run_id=run_id)
-    except ApiError:
-        return render(request, "experiments/not_found.html", {"org_context": context}, status=404)
-    if services.run_resume_if_stuck(run=run):
-        run.refresh_from_db()
-    page = {"org_context": context, "run": run}
-    if request.htmx:
-        # The poll: counters from the run row only, never a count over attempts.
-        return render(request, "experiments/partials/run_progress.html", page)
-    page["arms"] = selectors.run_arm_breakdown(run=run)
-    return render(request, "experiments/run_detail.html", page)
-
-
-@login_required
-@require_POST
-def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
-    context = dashboard_context(request)
-    if context is None or not context.can(Role.MEMBER):
-        return _forbidden(request)
-    try:
-        services.run_cancel(run=selectors.run_get(org=context.org, run_id=run_id))
-    except ApiError as exc:
-        from django.contrib import messages
-
-        messages.error(request, exc.message)
-    return redirect("experiments:run-detail", run_id=run_id)
