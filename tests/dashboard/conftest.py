@@ -32,3 +32,55 @@ def ended_run(org_world: OrgWorld, settings) -> Run:  # type: ignore[no-untyped-
               mock_arm("flaky", mock_failure_rate=0.5, mock_error_type="rate_limited", max_retries=0)],
     )
     return wait_for(run_start(experiment=experiment))
+
+
+@pytest.fixture
+def live(transactional_db):  # type: ignore[no-untyped-def]
+    """A live server on 127.0.0.1 (the harness treats any other host as off-host)."""
+    from pytest_django.live_server_helper import LiveServer
+
+    server = LiveServer("127.0.0.1:0")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium():  # type: ignore[no-untyped-def]
+    """One headless Chromium per browser test module (Debian's binary; Playwright downloads nothing).
+
+    Playwright's sync API keeps an asyncio loop marked as running in this thread, so Django would
+    refuse every ORM call of the test (SynchronousOnlyOperation) although nothing runs concurrently:
+    the check is lifted for these modules only, while their browser is open.
+    """
+    from playwright.sync_api import sync_playwright
+
+    from tests.dashboard.browser import CHROMIUM_ARGS, chromium_or_skip
+
+    executable = chromium_or_skip()
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium, live, request):  # type: ignore[no-untyped-def]
+    """A fresh browser context on the live server whose pages fail the test on console errors,
+    page errors, 5xx answers and requests leaving 127.0.0.1; a screenshot of the last page is
+    kept under var/screenshots/ whatever the outcome."""
+    from tests.dashboard.browser import PageWatch, screenshot, watch
+
+    record = PageWatch()
+    context = chromium.new_context(base_url=live.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(20_000)
+    watch(context, record)
+    page = context.new_page()
+    page.watch = record
+    yield page
+    try:
+        screenshot(page, f"{request.node.name}-last")
+    finally:
+        context.close()
+    problems = record.problems()
+    assert not problems, "the browser saw:\n" + "\n".join(problems)
