@@ -122,3 +122,17 @@ def dataset_cases(*, dataset: Dataset, search: str = "") -> QuerySet[Case]:
             Q(case_id__icontains=search) | Q(_text__icontains=search)
         )
     return qs
+
+
+def run_latency_samples(*, run: Run, per_arm: int = 2000) -> dict[str, list[float]]:
+    """Latencies (ms) of a run's succeeded attempts, at most `per_arm` of each arm (its first ones),
+    for a distribution chart: bounded work however large the run."""
+    out: dict[str, list[float]] = {}
+    for arm_id, label in run.experiment.arms.values_list("pk", "label"):
+        values = list(
+            Attempt.objects.filter(run=run, arm_id=arm_id, status=AttemptStatus.SUCCEEDED, latency_ms__isnull=False)
+            .order_by("pk").values_list("latency_ms", flat=True)[:per_arm]
+        )
+        if values:
+            out[label] = values
+    return out

@@ -45,6 +45,7 @@ class PageWatch:
     page_errors: list[str] = field(default_factory=list)
     server_errors: list[str] = field(default_factory=list)
     off_host: list[str] = field(default_factory=list)
+    traffic: list[str] = field(default_factory=list)  # every request and its end, to read when a step times out
 
     def problems(self) -> list[str]:
         return [
@@ -77,12 +78,17 @@ def watch(context, record: PageWatch) -> None:  # type: ignore[no-untyped-def]
         page.on("pageerror", lambda exc: record.page_errors.append(f"{exc} ({page.url})"))
 
     context.route("**/*", on_route)
+    context.on("request", lambda r: record.traffic.append(f"-> {r.method} {r.url}"))
+    context.on("requestfinished", lambda r: record.traffic.append(f"<- {r.method} {r.url}"))
+    context.on("requestfailed", lambda r: record.traffic.append(f"xx {r.method} {r.url} {r.failure}"))
     context.on("response", on_response)
     context.on("page", on_page)
 
 
-def screenshot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+def screenshot(page, name: str, *, full_page: bool = False) -> Path:  # type: ignore[no-untyped-def]
+    """Save what the page shows. Mid-test, only the viewport: a full-page shot resizes the page
+    for a moment, and a click right after it was seen to land on nothing."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / (re.sub(r"[^\w.-]+", "-", name) + ".png")
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

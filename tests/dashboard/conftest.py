@@ -78,8 +78,9 @@ def browser_page(chromium, live, request):  # type: ignore[no-untyped-def]
     page = context.new_page()
     page.watch = record
     yield page
+    print("the browser's last requests:\n" + "\n".join(record.traffic[-40:]))  # shown when the test fails
     try:
-        screenshot(page, f"{request.node.name}-last")
+        screenshot(page, f"{request.node.name}-last", full_page=True)
     finally:
         context.close()
     problems = record.problems()

@@ -77,9 +77,9 @@ def test_a_person_does_the_whole_job_in_the_browser(browser_page, person):  # ty
         row.locator(f"textarea[name='config-{arm}-more']").fill(json.dumps(more))
     page.check("input[name=scorers][value=contains]")
     page.fill("input[name=concurrency]", "2")
-    screenshot(page, "experiment-new")
     page.click("#experiment-form button[type=submit]")
     page.wait_for_url(re.compile(r"/experiments/\d+/$"))
+    screenshot(page, "experiment-created")
     assert page.locator("text=mock:oracle").first.is_visible()
 
     # Start the run: the page it leads to updates itself until the run ends, without a reload.
