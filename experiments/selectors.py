@@ -136,3 +136,41 @@ def run_latency_samples(*, run: Run, per_arm: int = 2000) -> dict[str, list[floa
         if values:
             out[label] = values
     return out
+
+
+def org_kpis(*, org: Organization, days: int = 7) -> dict:
+    """The home page's cards over the last `days`: runs, ended attempts, spend, pass rate, p95 latency.
+
+    Cached for a minute: the page is the landing page, the figures move slowly, and the attempt
+    scans are bounded by the window but still the heaviest reads of a dashboard page.
+    """
+    from datetime import timedelta
+
+    from django.core.cache import cache
+    from django.db.models import Sum
+    from django.utils import timezone
+
+    key = f"dashboard:v1:kpis:{org.pk}:{days}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    since = timezone.now() - timedelta(days=days)
+    runs = for_org(Run, org).filter(created_at__gte=since)
+    attempts = Attempt.objects.filter(run__in=runs.values("pk"))
+    ended = attempts.filter(status__in=[AttemptStatus.SUCCEEDED, AttemptStatus.FAILED])
+    judged = ended.filter(passed__isnull=False)
+    judged_n = judged.count()
+    timed = attempts.filter(status=AttemptStatus.SUCCEEDED, latency_ms__isnull=False)
+    timed_n = timed.count()
+    p95 = (timed.order_by("latency_ms").values_list("latency_ms", flat=True)[int(0.95 * (timed_n - 1))]
+           if timed_n else None)
+    kpis = {
+        "days": days,
+        "runs": runs.count(),
+        "attempts": ended.count(),
+        "spend_usd": runs.aggregate(s=Sum("spent_usd"))["s"],
+        "pass_rate": judged.filter(passed=True).count() / judged_n if judged_n else None,
+        "p95_latency_ms": p95,
+    }
+    cache.set(key, kpis, 60)
+    return kpis

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from experiments import views, views_attempts, views_experiments, views_runs
+from experiments import views, views_attempts, views_datasets, views_experiments, views_runs
 
 app_name = "experiments"
 
 urlpatterns = [
     path("datasets/", views.dataset_list, name="datasets"),
+    path("datasets/<int:dataset_id>/", views_datasets.dataset_detail, name="dataset-detail"),
     path("experiments/", views_experiments.experiment_list, name="experiments"),
     path("experiments/new/", views_experiments.experiment_new, name="experiment-new"),
     path("experiments/<int:experiment_id>/", views_experiments.experiment_detail, name="experiment-detail"),

@@ -19,12 +19,15 @@ def dashboard_context(request: HttpRequest):  # type: ignore[no-untyped-def]
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     context = dashboard_context(request)
-    return render(
-        request,
-        "orgs/home.html",
-        {"org_context": context, "memberships": memberships_for_user(user=request.user)},
-        status=200 if context else 403,
-    )
+    page = {"org_context": context, "memberships": memberships_for_user(user=request.user)}
+    if context is not None:
+        # The HTTP layer composes across apps (STYLE.md): the home page shows the org's runs.
+        from experiments import selectors as experiment_selectors
+
+        page["kpis"] = experiment_selectors.org_kpis(org=context.org)
+        page["recent_runs"] = experiment_selectors.run_list(org=context.org)[:10]
+        page["has_datasets"] = experiment_selectors.dataset_list(org=context.org).exists()
+    return render(request, "orgs/home.html", page, status=200 if context else 403)
 
 
 @login_required

@@ -35,7 +35,8 @@ def usd(value: Any, significant: int = 4) -> str:
     if number == 0:
         return "$0"
     magnitude = math.floor(math.log10(abs(number)))
-    decimals = max(2, int(significant) - 1 - magnitude)
+    # From a dollar up, cents; below, enough decimals for `significant` digits.
+    decimals = 2 if magnitude >= 0 else max(2, int(significant) - 1 - magnitude)
     return f"{'-' if number < 0 else ''}${abs(number):,.{decimals}f}"
 
 

@@ -29,6 +29,7 @@ def _pages(run: Run) -> list[tuple[str, str]]:
         ("get", f"/runs/{r}/compare/?a=mock:good&b=mock:flaky"),
         ("get", f"/runs/{r}/compare/"),
         ("get", f"/attempts/{attempt.pk}/"),
+        ("get", f"/datasets/{run.experiment.dataset_id}/"),
     ]
 
 
