@@ -13,7 +13,6 @@ urlpatterns = [
     path("experiments/<int:experiment_id>/runs/", views_experiments.experiment_run_start, name="experiment-run-start"),
     path("runs/", views_runs.run_list, name="runs"),
     path("runs/<int:run_id>/", views_runs.run_detail, name="run-detail"),
-    path("runs/<int:run_id>/progress/", views_runs.run_progress, name="run-progress"),
     path("runs/<int:run_id>/arms/", views_runs.run_arms, name="run-arms"),
     path("runs/<int:run_id>/attempts/", views_runs.run_attempts, name="run-attempts"),
     path("runs/<int:run_id>/cancel/", views_runs.run_cancel, name="run-cancel"),

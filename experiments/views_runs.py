@@ -1,8 +1,8 @@
 """Dashboard pages of runs: the list, a run's live page and its polled fragments, cancel, retry
 failed, and the attempts table.
 
-The run page polls two fragments while the run is live: `progress` every 2 s (status, bar,
-counters, buttons: read from the run row only, never a count over attempts) and `arms` every 5 s
+The run page polls two fragments while the run is live: the page itself as HTMX every 2 s (the
+progress fragment: status, bar, counters, buttons, read from the run row only) and `arms` every 5 s
 (the per-arm table and the errors grouped by type and arm: one grouped query). Each stops polling
 once it has rendered an ended run, so an ended run costs nothing.
 """
@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from benchhub.api.errors import ApiError
 from experiments import selectors, services
-from experiments.models import AttemptStatus, Run
+from experiments.models import AttemptStatus, Run, RunStatus
 from orgs.access import OrgContext
 from orgs.dashboard import org_page
 from orgs.models import Role
@@ -34,9 +34,16 @@ def _run(context: OrgContext, run_id: int) -> Run:
 
 
 def _progress_page(context: OrgContext, run: Run) -> dict:
-    # An ended run's counts by status (one grouped query, never repeated: the fragment stops
-    # polling) say what happened: cancelled attempts are not "ended" like answered ones.
-    counts = selectors.run_status_counts(run=run) if run.is_terminal else None
+    """The fragment's numbers, from the run row's counters. An ended run says what happened to
+    each attempt; only one that was stopped (cancel, budget) may hold cancelled attempts, which the
+    counters do not tell apart, so only its page counts them (once: an ended run is not polled)."""
+    counts = None
+    if run.is_terminal:
+        if run.stop_reason or run.status == RunStatus.CANCELLED:
+            counts = selectors.run_status_counts(run=run)
+        else:
+            counts = {AttemptStatus.SUCCEEDED: run.done - run.failed, AttemptStatus.FAILED: run.failed,
+                      AttemptStatus.CANCELLED: 0, AttemptStatus.QUEUED: run.total - run.done, AttemptStatus.RUNNING: 0}
     return {"org_context": context, "run": run, "counts": counts, "running": max(0, run.running)}
 
 
@@ -52,18 +59,15 @@ def run_list(request: HttpRequest, context: OrgContext) -> HttpResponse:
 @require_GET
 def run_detail(request: HttpRequest, context: OrgContext, run_id: int) -> HttpResponse:
     run = _run(context, run_id)
+    if getattr(request, "htmx", False):
+        # The poll of the progress fragment: the run row's counters only.
+        return render(request, "experiments/partials/run_progress.html", _progress_page(context, run))
     page = {
         **_progress_page(context, run),
         **_arms_page(run),
         **_attempts_page(request, run),
     }
     return render(request, "experiments/run_detail.html", page)
-
-
-@org_page()
-@require_GET
-def run_progress(request: HttpRequest, context: OrgContext, run_id: int) -> HttpResponse:
-    return render(request, "experiments/partials/run_progress.html", _progress_page(context, _run(context, run_id)))
 
 
 def _arms_page(run: Run) -> dict:

@@ -86,8 +86,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     # SQLite serves the embedded demo, where a background thread writes while requests read.
+    # Write transactions begin IMMEDIATE: a deferred one that reads first and then writes cannot
+    # wait for the busy timeout when another writer got in between (SQLite answers "database is
+    # locked" at once), which a leaderboard refresh during a run hit.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+         "transaction_mode": "IMMEDIATE"}
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -20,7 +20,7 @@ def _pages(run: Run) -> list[tuple[str, str]]:
         ("get", f"/experiments/{e}/"),
         ("post", f"/experiments/{e}/runs/"),
         ("get", f"/runs/{r}/"),
-        ("get", f"/runs/{r}/progress/"),
+        ("get", f"/runs/{r}/"),
         ("get", f"/runs/{r}/arms/"),
         ("get", f"/runs/{r}/attempts/"),
         ("post", f"/runs/{r}/cancel/"),
@@ -57,7 +57,7 @@ def test_a_logged_out_person_is_sent_to_login(ended_run, client: Client):
         response = getattr(client, method)(url)
         assert response.status_code == 302 and response["Location"].startswith("/login/?next="), (url, response)
     # A poll whose session ended sends the whole page to the login form, not the form into the fragment.
-    response = client.get(f"/runs/{ended_run.pk}/progress/", headers={
+    response = client.get(f"/runs/{ended_run.pk}/", headers={
         "HX-Request": "true", "HX-Current-URL": f"http://testserver/runs/{ended_run.pk}/"})
     assert response.status_code == 200
     assert response["HX-Redirect"] == f"/login/?next=/runs/{ended_run.pk}/"
