@@ -122,7 +122,7 @@ def _probe() -> str | None:
         workspace = Path(tmp)
         workspace.chmod(0o711)
         if os.geteuid() == 0:
-            os.chown(workspace, _slot_uid(0), _slot_uid(0))
+            os.chown(workspace, slot_uid(0), slot_uid(0))
         argv = _command(["/bin/true"], workspace=workspace, limits=Limits(), slot=0, env={})
         try:
             done = subprocess.run(argv, env=_BWRAP_ENV, capture_output=True, timeout=30, check=False)
@@ -149,7 +149,7 @@ def _sandbox_dir() -> Path:
     return path
 
 
-def _slot_uid(slot: int) -> int:
+def slot_uid(slot: int) -> int:
     from django.conf import settings
 
     return int(getattr(settings, "BENCHHUB_SANDBOX_UID_BASE", 200_000)) + slot
@@ -200,7 +200,7 @@ def workspace_hand_over(path: Path, *, slot: int) -> None:
     """Give the workspace's files to the slot's uid (as root), so the sandbox can write there."""
     if os.geteuid() != 0:
         return
-    uid = _slot_uid(slot)
+    uid = slot_uid(slot)
     for root, dirs, files in os.walk(path):
         os.chown(root, uid, uid)
         for name in dirs + files:
@@ -259,7 +259,9 @@ def _process_allowance(limits: Limits) -> int:
     return running + limits.processes
 
 
-def _command(argv: Sequence[str], *, workspace: Path, limits: Limits, slot: int, env: dict[str, str]) -> list[str]:
+def _command(
+    argv: Sequence[str], *, workspace: Path, limits: Limits, slot: int, env: dict[str, str], cwd: str = WORKSPACE,
+) -> list[str]:
     cpu = max(1, int(limits.cpu_seconds))
     command = [
         "prlimit",
@@ -290,12 +292,12 @@ def _command(argv: Sequence[str], *, workspace: Path, limits: Limits, slot: int,
     for root in _python_roots():
         command += _dirs_for(root, made) + ["--ro-bind", root, root]
     command += ["--proc", "/proc", "--dev", "/dev"]
-    command += ["--bind", str(workspace), WORKSPACE, "--chdir", WORKSPACE, "--remount-ro", "/"]
+    command += ["--bind", str(workspace), WORKSPACE, "--chdir", cwd, "--remount-ro", "/"]
     command += ["--clearenv"]
     for key, value in env.items():
         command += ["--setenv", key, value]
     if privileged:
-        uid = str(_slot_uid(slot))
+        uid = str(slot_uid(slot))
         command += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--"]
         command += ["/usr/bin/setpriv", "--reuid", uid, "--regid", uid, "--clear-groups",
                     "--inh-caps=-all", "--bounding-set=-all", "--",
@@ -349,6 +351,14 @@ class _Capture:
         return (bytes(self.head) + middle + bytes(self.tail)).decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
+def cut_log(text: str, keep: int) -> str:
+    """`text` with its middle cut out past `keep` characters (head and tail kept)."""
+    if len(text) <= keep:
+        return text
+    half = max(1, keep // 2)
+    return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n{text[-half:]}"
+
+
 def _kill_group(process: subprocess.Popen) -> None:
     # bwrap and everything it started: its PID-1 child dies with it (--die-with-parent), and with
     # that PID 1 the kernel kills every process of the sandbox's PID namespace.
@@ -372,12 +382,14 @@ def _reason(exit_code: int | None, log: str) -> str | None:
 
 def sandbox_run(
     argv: Sequence[str], *, workspace: Path, limits: Limits, slot: int = 0, env: dict[str, str] | None = None,
+    cwd: str = WORKSPACE,
 ) -> SandboxResult:
-    """Run `argv` inside the sandbox with `workspace` as its only writable directory."""
+    """Run `argv` inside the sandbox with `workspace` (at /workspace) its only writable directory;
+    `cwd` is a path inside the sandbox."""
     unavailable = sandbox_unavailable_reason()
     if unavailable:
         raise SandboxUnavailable(unavailable)
-    command = _command(argv, workspace=workspace, limits=limits, slot=slot, env=sandbox_env(env))
+    command = _command(argv, workspace=workspace, limits=limits, slot=slot, env=sandbox_env(env), cwd=cwd)
     capture = _Capture(limits.log_bytes)
     started = time.monotonic()
     deadline = started + limits.wall_seconds
