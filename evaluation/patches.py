@@ -101,7 +101,11 @@ def _read_hunk(lines: list[str], i: int, hunk: Hunk, old_count: int | None, new_
                 i += 1
                 continue
             break
-        if _is_file_start(lines, i) or line.startswith("@@"):
+        if line.startswith("@@") or _is_file_start(lines, i) and (
+                old_count is None or line.startswith("diff --git ") or lines[i + 2 : i + 3] == ["@@"]
+                or _HUNK.match(lines[i + 2] if i + 2 < len(lines) else "")):
+            # Within its counts, "--- x" + "+++ y" is a removed "-- x" and an added "++ y" unless a
+            # hunk header follows them.
             break
         if line == "":
             line = " "

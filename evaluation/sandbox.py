@@ -190,6 +190,7 @@ def workspace_create(*, slot: int) -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix=f"ws-{slot}-", dir=_sandbox_dir()))
     # Traversable (not listable) by others: bwrap enters it as root without its capabilities.
     path.chmod(0o711)
+    (path / ".tmp").mkdir()  # TMPDIR inside the sandbox
     try:
         yield path
     finally:

@@ -357,7 +357,3 @@ class JsonSchemaScorer(Scorer):
             parts.append(details["field_match"])
         score = sum(parts) / len(parts)
         return Score(score, score >= self.pass_threshold - 1e-9, details)
-
-
-# Scorers defined in their own modules register on import: the sandboxed PR tests.
-from evaluation import pr_validation  # noqa: E402,F401

@@ -24,3 +24,15 @@ def require_postgres() -> None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
+
+
+def require_sandbox() -> None:
+    """bubblewrap must work here (the pr_tests sandbox); .ci/run installs it."""
+    from evaluation.sandbox import sandbox_unavailable_reason
+
+    reason = sandbox_unavailable_reason()
+    if reason:
+        message = f"needs a working bubblewrap sandbox: {reason}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
