@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import select
 import shutil
@@ -45,6 +46,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+logger = logging.getLogger(__name__)
+
 WORKSPACE = "/workspace"
 # Reasons a run was stopped by the sandbox (API.md "Scorer details").
 TIMEOUT, MEMORY, PROCESSES, OUTPUT_LIMIT, UNAVAILABLE = (
@@ -53,6 +56,8 @@ TIMEOUT, MEMORY, PROCESSES, OUTPUT_LIMIT, UNAVAILABLE = (
 # What a process prints when an rlimit stopped it; only read when the step failed.
 _MEMORY_MARKS = ("MemoryError", "Cannot allocate memory", "std::bad_alloc", "out of memory")
 _PROCESS_MARKS = ("Resource temporarily unavailable", "can't start new thread", "fork: retry")
+# Python ignores SIGXFSZ, so a write past the file-size limit raises EFBIG instead of dying.
+_FILE_SIZE_MARKS = ("File too large",)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -250,14 +255,7 @@ def _process_allowance(limits: Limits) -> int:
     the sandbox gets its allowance on top of what the worker's user already runs."""
     if os.geteuid() == 0:
         return limits.processes
-    uid = os.getuid()
-    running = 0
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if entry.stat().st_uid == uid:
-                    running += 1
-    return running + limits.processes
+    return len(_pids_of(os.getuid())) + limits.processes
 
 
 def _command(
@@ -367,6 +365,35 @@ def _kill_group(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def _pids_of(uid: int) -> list[int]:
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if entry.stat().st_uid == uid:
+                    pids.append(int(entry.name))
+    return pids
+
+
+def _reap_slot(slot: int, *, grace_seconds: float = 5.0) -> None:
+    """Wait until nothing runs as the slot's uid any more (killed sandbox processes take a moment
+    to go), killing stragglers: the next run in this slot must start with its process count at 0.
+    Only sandboxes of this slot ever run as that uid, and the caller holds the slot."""
+    uid = slot_uid(slot)
+    deadline = time.monotonic() + grace_seconds
+    killed = False
+    while pids := _pids_of(uid):
+        if time.monotonic() > deadline:
+            if killed:
+                logger.error("sandbox slot %s: processes %s outlive SIGKILL", slot, pids[:10])
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            killed, deadline = True, time.monotonic() + grace_seconds
+        time.sleep(0.01)
+
+
 def _reason(exit_code: int | None, log: str) -> str | None:
     if exit_code is None or exit_code == 0:
         return None
@@ -374,6 +401,8 @@ def _reason(exit_code: int | None, log: str) -> str | None:
         return TIMEOUT  # the CPU-seconds limit: SIGXCPU at the soft limit, SIGKILL at the hard one
     if exit_code == 128 + signal.SIGXFSZ:
         return OUTPUT_LIMIT  # a file past the file-size limit
+    if any(mark in log for mark in _FILE_SIZE_MARKS):
+        return OUTPUT_LIMIT
     if any(mark in log for mark in _MEMORY_MARKS):
         return MEMORY
     if any(mark in log for mark in _PROCESS_MARKS):
@@ -433,6 +462,8 @@ def sandbox_run(
             reason = reason or TIMEOUT
         _kill_group(process)
         process.stdout.close()
+        if os.geteuid() == 0:
+            _reap_slot(slot)
     duration_ms = int((time.monotonic() - started) * 1000)
     log = capture.text()
     if reason is None:

@@ -8,7 +8,14 @@ import pytest
 from evaluation import sandbox
 from evaluation.pr_validation import PrTestsScorer, pr_validate
 from evaluation.scorers import ScoreInput, ScorerConfigError, scorer_build, scorers_validate
-from tests.fixtures.pr_repo.dataset import FUNCTIONS, pr_rows, repo_files, right_patch, case_tests, wrong_patch
+from tests.fixtures.pr_repo.dataset import (
+    FUNCTIONS,
+    case_tests,
+    pr_rows,
+    repo_files,
+    right_patch,
+    wrong_patch,
+)
 from tests.support.services import require_sandbox
 
 
