@@ -319,6 +319,18 @@ def extract_patch(output: str, *, files: Mapping[str, str] | None = None) -> str
     return render_patch(patches, files=files)
 
 
+def case_repo_files(payload: Mapping[str, object]) -> dict[str, str] | None:
+    """A `pr` case's repo snapshot (`repo.files`), or None when the case has none."""
+    repo = payload.get("repo")
+    files = repo.get("files") if isinstance(repo, dict) else None
+    return files if isinstance(files, dict) else None
+
+
+def pr_patch(output: str, payload: Mapping[str, object]) -> str:
+    """The normalised patch of an answer to a `pr` case (whole files diffed against its snapshot)."""
+    return extract_patch(output, files=case_repo_files(payload))
+
+
 def patch_paths(patch: str) -> list[str]:
     """Every path a (normalised) patch names, old and new sides, renames and copies included."""
     paths: list[str] = []

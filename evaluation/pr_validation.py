@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation import sandbox
-from evaluation.patches import extract_patch, patch_new_symlinks, patch_paths, patch_touched_files
+from evaluation.patches import case_repo_files, patch_new_symlinks, patch_paths, patch_touched_files, pr_patch
 from evaluation.scorers import Score, ScoreInput, Scorer, ScorerConfigError, register
 
 REPO = f"{sandbox.WORKSPACE}/repo"
@@ -195,11 +195,19 @@ def _escaping_symlinks(root: Path) -> list[str]:
     return found
 
 
-def _read_junit(path: Path) -> dict[str, int] | None:
+def _read_junit(meta: Path) -> dict[str, int] | None:
+    """pytest's counts from `meta/junit.xml`. The sandbox could have swapped `meta` or the file for
+    a symlink into the host: neither is followed."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        dir_fd = os.open(meta, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         return None
+    try:
+        fd = os.open("junit.xml", os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except OSError:
+        return None
+    finally:
+        os.close(dir_fd)
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             return None
@@ -318,7 +326,7 @@ def pr_validate(
             if build.status != "passed":
                 return validation
         test.record(run(_test_argv(test_command or DEFAULT_TEST_COMMAND), limits))
-        validation.tests = _read_junit(meta / "junit.xml")
+        validation.tests = _read_junit(meta)
         if validation.tests is not None:
             test.extra["tests"] = validation.tests
     return validation
@@ -375,10 +383,9 @@ class PrTestsScorer(Scorer):
 
     def score(self, item: ScoreInput) -> Score:
         case = item.case or {}
-        repo = case.get("repo") or {}
-        files = repo.get("files") if isinstance(repo, dict) else None
-        patch = extract_patch(item.output, files=files if isinstance(files, dict) else None)
-        if not isinstance(files, dict):
+        files = case_repo_files(case)
+        patch = pr_patch(item.output, case)
+        if files is None:
             validation = Validation(steps=[Step("apply").fail("the case has no repo snapshot (repo.files)",
                                                                status="error"),
                                            Step("lint"), Step("build"), Step("test")],

@@ -239,3 +239,20 @@ def test_project_source_settings_and_home_are_absent():
         planted.unlink()
     assert validation.step("test").status == "failed"
     assert validation.tests["passed"] == 0 and validation.tests["total"] == 6
+
+
+def test_a_report_swapped_for_a_symlink_into_the_host_is_not_read():
+    # The host reads pytest's JUnit report from the workspace: code inside replaces the report's
+    # directory with a symlink to a host directory holding a flattering report.
+    outside = _host_target()
+    outside.mkdir()
+    (outside / "junit.xml").write_text('<testsuite tests="9" failures="0" errors="0" skipped="0"/>')
+    try:
+        code = ("import os, shutil\n\ndef test_swap():\n    shutil.rmtree('/workspace/meta')\n"
+                f"    os.symlink({str(outside)!r}, '/workspace/meta')\n    assert False\n")
+        validation = _validate(code)
+    finally:
+        (outside / "junit.xml").unlink()
+        outside.rmdir()
+    assert validation.step("test").status == "failed"
+    assert validation.tests is None and validation.value == 0.0
