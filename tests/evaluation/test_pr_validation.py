@@ -162,3 +162,23 @@ def test_experiments_may_name_pr_tests_and_bad_options_are_refused():
                 {"type": "pr_tests", "unknown": 1}):
         with pytest.raises(ScorerConfigError):
             scorers_validate([bad])
+
+
+@pytest.mark.django_db
+def test_the_api_accepts_an_experiment_scored_by_pr_tests(org_world, api_client):
+    from experiments.services import dataset_create
+    from tests.conftest import bearer
+    from tests.experiments.factories import allow
+    from tests.fixtures.pr_repo.dataset import pr_jsonl
+
+    org = org_world.a.org
+    allow(org, "mock")
+    dataset, _ = dataset_create(org=org, name="mathkit", kind="pr", content=pr_jsonl(), filename="pr.jsonl")
+    client = bearer(api_client, org_world.a.keys["member"])
+    body = {"name": "fix", "dataset": dataset.pk, "arms": [{"provider": "mock", "model": "m", "config": {}}]}
+    created = client.post("/api/v1/experiments/", {**body, "scorers": [{"type": "pr_tests"}]}, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["scorers"] == [{"type": "pr_tests"}]
+    refused = client.post("/api/v1/experiments/", {**body, "scorers": [{"type": "pr_tests", "timeout_seconds": -1}]},
+                          format="json")
+    assert refused.status_code == 400 and "timeout_seconds" in refused.json()["error"]["message"]
