@@ -86,6 +86,9 @@ def overhead(samples: int = 20) -> dict[str, float]:
                 outside.append(time.monotonic() - started)
             results[f"{name}_inside"] = statistics.median(inside)
             results[f"{name}_outside"] = statistics.median(outside)
+            # Each inside run paired with the outside run right after it: on a shared machine the
+            # load changes between samples, less within a pair.
+            results[f"{name}_overhead"] = statistics.median(i - o for i, o in zip(inside, outside, strict=True))
     return results
 
 
@@ -116,14 +119,14 @@ def main() -> None:
     def med(key: str) -> float:
         return statistics.median(o[key] for o in overheads) * 1000
 
-    per_run = med("pytest_inside") - med("pytest_outside")
     print(f"median of {args.repeat}: {statistics.median(walls):.1f} s wall, "
           f"{statistics.median(rates):.2f} validations/s with {args.slots} slots "
           f"({statistics.median(walls) / args.attempts * 1000:.0f} ms per validation per slot x {args.slots})")
-    print(f"sandbox overhead per sandboxed command: {per_run:.0f} ms (empty pytest {med('pytest_inside'):.0f} ms "
-          f"inside vs {med('pytest_outside'):.0f} ms outside; bare /bin/true {med('true_inside'):.1f} vs "
-          f"{med('true_outside'):.1f} ms); a validation runs 4-5 sandboxed commands "
-          f"(apply, lint, build, test), so about {per_run * 4:.0f} ms of sandbox per validation")
+    print(f"sandbox overhead, paired median: empty pytest {med('pytest_overhead'):.0f} ms per run "
+          f"({med('pytest_inside'):.0f} ms inside vs {med('pytest_outside'):.0f} ms outside); bare /bin/true "
+          f"{med('true_overhead'):.1f} ms ({med('true_inside'):.1f} vs {med('true_outside'):.1f} ms). A validation "
+          f"runs 4 sandboxed commands (apply, lint, build, test; 5 when apply falls back to fuzz): about "
+          f"{4 * med('true_overhead'):.0f} ms of fixed sandbox cost per validation")
 
 
 if __name__ == "__main__":
