@@ -177,9 +177,9 @@ async def _resilient(
                 try:
                     result = await attempt()
                 except ProviderError as exc:
-                    await permit.report(
-                        ok=False, rate_limited=exc.type == ErrorType.RATE_LIMITED and exc.retryable,
-                        retry_after=exc.retry_after, tokens_used=0,
+                    await permit.failed(
+                        rate_limited=exc.type == ErrorType.RATE_LIMITED and exc.retryable,
+                        retry_after=exc.retry_after, rate_limit=exc.rate_limit,
                     )
                     await breaker_record(org_id=org_id, provider=provider, model=model, config=breaker, error=exc.type)
                     raise
@@ -192,8 +192,8 @@ async def _resilient(
             errors.append(exc.as_call_error())
             metrics.child(metrics.ERRORS, provider, model, str(exc.type)).inc()
             retries = len(errors) - 1
-            delay = policy.delay(retries + 1, exc.retry_after)
-            if not exc.retryable or retries >= policy.max_retries or time.monotonic() + delay > deadline:
+            delay, exhausted = policy.next_retry(errors, exc.retry_after)
+            if not exc.retryable or exhausted or time.monotonic() + delay > deadline:
                 raise exc.with_history(retries=retries, errors=tuple(errors)) from None
             metrics.child(metrics.RETRIES, provider, model).inc()
             await asyncio.sleep(delay)
