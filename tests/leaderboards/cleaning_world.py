@@ -18,7 +18,6 @@ from django.utils import timezone
 from evaluation.services import scores_compute, scores_summarize, scoring_plan_build
 from experiments.builders import CleaningConfig, data_cleaning_rows
 from experiments.models import (
-    Arm,
     Attempt,
     AttemptStatus,
     Case,
@@ -30,6 +29,7 @@ from experiments.models import (
 )
 from experiments.services import dataset_create_from_rows, run_snapshot
 from orgs.models import Organization
+from tests.leaderboards.factories import make_experiment
 
 Answer = Callable[[dict[str, Any], int], str | None]  # None: the attempt failed (provider error)
 
@@ -58,12 +58,9 @@ def cleaning_dataset(org: Organization, *, name: str = "people", rows_per_case: 
 
 
 def cleaning_experiment(org: Organization, dataset: Dataset, *, arms: list[str], samples: int = 1) -> Experiment:
-    experiment = Experiment.objects.create(org=org, name="clean", dataset=dataset, samples_per_case=samples,
-                                           scorers=[{"type": "data_cleaning"}])
-    for position, spec in enumerate(arms):
-        provider, _, model = spec.partition(":")
-        Arm.objects.create(experiment=experiment, provider=provider, model=model, position=position, label=spec,
-                           config={"temperature": 0})
+    experiment, _ = make_experiment(org, dataset, arms=arms, samples=samples)
+    experiment.scorers = [{"type": "data_cleaning"}]
+    experiment.save(update_fields=["scorers"])
     return experiment
 
 
