@@ -11,8 +11,9 @@ How an answer is read and counted (README "Scoring: data cleaning" says the same
   fields is a `parse_error`: value 0, never a crash.
 - The answer's rows are aligned in order with the dirty rows (an LCS-style alignment on cell
   agreement, preferring original rows over their duplicates). An unaligned duplicate row is a
-  repaired `uniqueness` error; an unaligned original row is a wrong change of each of its cells; an
-  answer row aligned with nothing is one wrong change.
+  repaired `uniqueness` error (a kept one stays an error, its cells not scored again); an
+  unaligned original row is a wrong change of each of its cells; an answer row aligned with
+  nothing is one wrong change. Errors may carry their own `difficulty` (default: the case's).
 - Units: each error cell, and each duplicate row. An error whose dirty value equals the clean one
   after trimming (a whitespace-only injection) cannot be seen under that comparison and is treated
   as a correct cell (`unobservable_errors` counts them).
@@ -121,8 +122,9 @@ def case_read(case: dict[str, Any]) -> CleaningCase:
             unobservable += 1  # whitespace only: the same cell under the comparison
             continue
         errors[(row, column)] = dimension
-        if isinstance(level, str) or difficulty:
-            error_difficulty[(row, column)] = level if isinstance(level, str) else difficulty  # type: ignore[assignment]
+        level = level if isinstance(level, str) else difficulty
+        if level:
+            error_difficulty[(row, column)] = level
     for row in duplicates:
         errors[(row, "*")] = UNIQUENESS
         if difficulty:

@@ -10,7 +10,8 @@ Counting rules:
 - f1, precision, recall: the mean over attempts of the score's figures. An attempt that failed
   (provider error) counts 0, as on the quality board; one not yet scored is left out.
 - corruption_rate, drift, auditability: over attempts that produced a table (a parse error or a
-  failure has none to measure); auditability over those that changed something.
+  failure has none to measure; `attempts[].parse_errors` counts them, scorer errors included);
+  auditability over those that changed something.
 - reliability: per case, how often two samples of it give the same cell (each cell aligned with
   a dirty row; a dropped row or an answer with no table counts as one "missing" value), averaged
   over the cases answered at least twice.
@@ -33,7 +34,7 @@ from evaluation.cleaning import DataCleaningScorer
 from evaluation.scorers import scorer_key
 from experiments.models import Attempt, AttemptStatus, Run
 from leaderboards import stats
-from leaderboards.aggregation import _interval_row, _round, _sorted
+from leaderboards.aggregation import _interval_row, _round, _sorted  # the other boards' row shape and order
 from leaderboards.models import ArmAggregate, CleaningAggregate, RunLeaderboard
 
 HIGHER_IS_BETTER = {"f1": True, "precision": True, "recall": True, "corruption_rate": False, "drift": False,
@@ -184,7 +185,8 @@ def cleaning_case_stats(
 
 
 def _attempt_rows(*, run_id: int) -> Iterable[tuple[int, int, str, dict[str, Any] | None, Any]]:
-    # Read here rather than through a shared selector: only this module needs scores' details.
+    # Read here rather than through evaluation.selectors: only this module needs the scores'
+    # details, and only of data-cleaning runs (small next to the numeric outcome columns).
     return (
         Attempt.objects.filter(run_id=run_id, status__in=[AttemptStatus.SUCCEEDED, AttemptStatus.FAILED])
         .order_by()
