@@ -2,5 +2,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchhub.settings.local")
+# Servers and workers default to production (fails closed: it refuses to start without its
+# secrets); only manage.py defaults to the local settings.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchhub.settings.production")
 application = get_wsgi_application()

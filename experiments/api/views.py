@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from benchhub.api.errors import PayloadTooLarge, ValidationFailed
 from benchhub.api.pagination import paginated_response
+from benchhub.api.throttling import RUN_CREATE_THROTTLES
 from experiments import selectors, services
 from experiments.models import Attempt, AttemptStatus, CaseKind, Dataset, Experiment, Run, RunStatus
 from leaderboards.selectors import run_leaderboard_summary
@@ -239,6 +240,8 @@ class ExperimentDetailView(APIView):
 
 
 class ExperimentRunCreateView(APIView):
+    throttle_classes = RUN_CREATE_THROTTLES
+
     @extend_schema(request=None, responses={202: RunOutputSerializer})
     def post(self, request: Request, experiment_id: int) -> Response:
         context = org_context(request)

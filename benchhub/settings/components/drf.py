@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .access import BENCHHUB_RATE_CHAT, BENCHHUB_RATE_RUNS
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "orgs.authentication.BearerAuthentication",
@@ -14,7 +16,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "benchhub.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "benchhub.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["benchhub.api.throttling.OrgRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"org": "6000/min"},
+    "DEFAULT_THROTTLE_RATES": {"org": "6000/min", "chat": BENCHHUB_RATE_CHAT, "runs": BENCHHUB_RATE_RUNS},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
