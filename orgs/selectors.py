@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from orgs.models import Invitation, Membership, Organization, Role, User
+from orgs.models import Invitation, Membership, Organization, Role
 
 ADMIN_ROLES = (Role.OWNER, Role.ADMIN)
 

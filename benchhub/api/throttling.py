@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -27,7 +28,11 @@ class OrgRateThrottle(SimpleRateThrottle):
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):
-    """Per API key (per person for session and JWT callers); the rate is DEFAULT_THROTTLE_RATES[scope]."""
+    """Per API key (per person for session and JWT callers); the rate is the setting
+    BENCHHUB_RATE_<SCOPE> (e.g. BENCHHUB_RATE_CHAT = "120/min"), read at each request."""
+
+    def get_rate(self) -> str | None:
+        return getattr(settings, f"BENCHHUB_RATE_{self.scope.upper()}", None)
 
     def get_cache_key(self, request, view) -> str | None:  # type: ignore[no-untyped-def]
         context = getattr(request, "auth", None)

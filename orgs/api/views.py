@@ -6,7 +6,7 @@ from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
-from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,7 +17,7 @@ from orgs.access import OrgContext
 from orgs.models import ApiKey, Invitation, Membership, Organization, Role
 from orgs.permissions import IsOrgAdmin, org_context
 from orgs.scoping import for_org, get_for_org
-from orgs.selectors import invitations_pending_for, is_active_person, membership_get
+from orgs.selectors import invitations_pending_for, membership_get
 from orgs.services import (
     AccessDenied,
     api_key_create,
@@ -36,13 +36,6 @@ def _validated(request: Request, serializer_class: type[serializers.Serializer])
     data = serializer_class(data=request.data)
     data.is_valid(raise_exception=True)
     return context, data.validated_data
-
-
-class IsPerson(BasePermission):
-    """A logged-in, active person (session or JWT), whatever org they are in, if any."""
-
-    def has_permission(self, request: Request, view) -> bool:  # type: ignore[no-untyped-def]
-        return is_active_person(request.user)
 
 
 class MeView(APIView):
@@ -197,8 +190,8 @@ class MemberDetailView(APIView):
 
     @extend_schema(request=InputSerializer, responses=MemberListCreateView.OutputSerializer)
     def patch(self, request: Request, member_id: int) -> Response:
+        membership = get_for_org(Membership.objects.select_related("user"), org_context(request).org, pk=member_id)
         context, data = _validated(request, self.InputSerializer)
-        membership = get_for_org(Membership.objects.select_related("user"), context.org, pk=member_id)
         try:
             membership = member_set_role(membership=membership, role=data["role"], actor_role=context.role)
         except AccessDenied as exc:
@@ -217,9 +210,10 @@ class MemberDetailView(APIView):
 
 
 class MyInvitationListView(APIView):
-    """The invitations waiting for the calling person (session or JWT login)."""
+    """The invitations waiting for the calling person (session or JWT login; an API key has none)."""
 
-    permission_classes = [IsPerson]
+    # Any org or none: a person with no org yet reads the invitations that would give them one.
+    permission_classes = [IsAuthenticated]
 
     class OutputSerializer(serializers.ModelSerializer):
         org = serializers.CharField(source="org.slug")
@@ -237,7 +231,7 @@ class MyInvitationListView(APIView):
 class MyInvitationAnswerView(APIView):
     """Accept (joins the org with the invited role) or decline one of your invitations."""
 
-    permission_classes = [IsPerson]
+    permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={200: MemberListCreateView.OutputSerializer, 204: None})
     def post(self, request: Request, invitation_id: int, answer: str) -> Response:

@@ -18,7 +18,7 @@ BENCHHUB_JWT_AUDIENCE = "benchhub-api"
 
 # django-axes sits first so that a locked-out account or address never reaches the password check.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "orgs.login_throttle.LoginLockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Failed logins (dashboard /login/, /admin/login/, POST api/v1/auth/token/) are counted per account

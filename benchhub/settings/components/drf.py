@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from .access import BENCHHUB_RATE_CHAT, BENCHHUB_RATE_RUNS
-
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "orgs.authentication.BearerAuthentication",
@@ -16,7 +14,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "benchhub.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "benchhub.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["benchhub.api.throttling.OrgRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"org": "6000/min", "chat": BENCHHUB_RATE_CHAT, "runs": BENCHHUB_RATE_RUNS},
+    # Per-key limits of the expensive routes: BENCHHUB_RATE_* in components/access.py.
+    "DEFAULT_THROTTLE_RATES": {"org": "6000/min"},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
