@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from orgs.models import ApiKey, Invitation, Membership, Organization, Role, User
+from orgs.models import ApiKey, Membership, Organization, Role, User
 from orgs.services import api_key_create, member_add
 from tests.conftest import bearer
 
@@ -115,6 +115,8 @@ def test_the_last_owner_cannot_be_removed_or_demoted(api_client, client, org_wor
 # --- existing people are invited, never pulled in ----------------------------------------------
 
 def test_adding_an_existing_person_is_an_invitation_they_accept(api_client, client, org_world):
+    from orgs.models import Invitation
+
     outsider = User.objects.get(email="member@org-b.test")
     response = bearer(api_client, org_world.a.keys["admin"]).post(
         "/api/v1/members/", {"email": "member@org-b.test", "role": "admin"}, format="json"
@@ -137,6 +139,8 @@ def test_adding_an_existing_person_is_an_invitation_they_accept(api_client, clie
 
 
 def test_declined_invitation_adds_nobody(api_client, client, org_world):
+    from orgs.models import Invitation
+
     bearer(api_client, org_world.a.keys["admin"]).post(
         "/api/v1/members/", {"email": "viewer@org-b.test", "role": "member"}, format="json"
     )
@@ -148,6 +152,8 @@ def test_declined_invitation_adds_nobody(api_client, client, org_world):
 
 
 def test_another_persons_invitation_cannot_be_accepted(api_client, client, org_world):
+    from orgs.models import Invitation
+
     bearer(api_client, org_world.a.keys["admin"]).post(
         "/api/v1/members/", {"email": "viewer@org-b.test", "role": "member"}, format="json"
     )
