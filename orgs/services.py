@@ -114,12 +114,18 @@ def member_invite(*, org: Organization, email: str, role: str, actor_role: str |
     return invitation
 
 
-@transaction.atomic
-def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
-    """The invited person joins. Their current org stays what they chose; no platform flag changes."""
+def _invitation_lock_open(*, invitation: Invitation, user: User) -> Invitation:
+    """The invitation, locked so one answer wins, if it is still open and addressed to `user`."""
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if invitation.user_id != user.pk or not invitation.is_pending:
         raise AccessDenied("This invitation is not open for you.")
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
+    """The invited person joins. Their current org stays what they chose; no platform flag changes."""
+    invitation = _invitation_lock_open(invitation=invitation, user=user)
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["accepted_at", "updated_at"])
     membership, _ = Membership.objects.get_or_create(org=invitation.org, user=user, defaults={"role": invitation.role})
@@ -128,9 +134,7 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
 
 @transaction.atomic
 def invitation_decline(*, invitation: Invitation, user: User) -> Invitation:
-    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
-    if invitation.user_id != user.pk or not invitation.is_pending:
-        raise AccessDenied("This invitation is not open for you.")
+    invitation = _invitation_lock_open(invitation=invitation, user=user)
     invitation.declined_at = timezone.now()
     invitation.save(update_fields=["declined_at", "updated_at"])
     return invitation
