@@ -57,6 +57,24 @@ def test_key_dies_when_its_creator_is_deactivated(api_client, org_world):
     assert bearer(api_client, raw).get("/api/v1/me/").status_code == 401
 
 
+def test_deactivating_a_person_in_admin_revokes_their_keys(api_client, client, org_world):
+    raw = _key_of(org_world, "admin@org-a.test", Role.ADMIN)
+    person = User.objects.get(email="admin@org-a.test")
+    User.objects.create_superuser(email="root@platform.test", password="pw-root-12345")
+    root = _logged_in(client, "root@platform.test", "pw-root-12345")
+    response = root.post(f"/admin/orgs/user/{person.pk}/change/", {
+        "email": person.email, "first_name": "", "last_name": "", "is_staff": "", "is_superuser": "",
+        # is_active left out: the box unticked.
+        "date_joined_0": person.date_joined.strftime("%Y-%m-%d"), "date_joined_1": "00:00:00",
+        "last_login_0": "", "last_login_1": "",
+    })
+    assert response.status_code == 302, response.content
+    assert not User.objects.get(pk=person.pk).is_active
+    key = ApiKey.objects.get(prefix="_".join(raw.split("_", 2)[:2]))
+    assert key.revoked_at is not None
+    assert bearer(api_client, raw).get("/api/v1/me/").status_code == 401
+
+
 def test_key_role_is_capped_at_its_creators_current_role(api_client, client, org_world):
     raw = _key_of(org_world, "admin@org-a.test", Role.ADMIN)
     membership = Membership.objects.get(org=org_world.a.org, user__email="admin@org-a.test")
