@@ -103,7 +103,8 @@ def member_invite(*, org: Organization, email: str, role: str, actor_role: str |
     email = email.strip().lower()
     user = User.objects.filter(email=email).first()
     if user is None:
-        user = User.objects.create_user(email=email)  # no usable password: they set one by reset
+        # No usable password yet: the person gets one from an operator (or create_org) before logging in.
+        user = User.objects.create_user(email=email)
         return Membership.objects.create(org=org, user=user, role=role)
     membership = Membership.objects.filter(org=org, user=user).first()
     if membership is not None:
