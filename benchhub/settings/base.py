@@ -147,6 +147,11 @@ BENCHHUB_JWT_TTL_SECONDS = env.int("BENCHHUB_JWT_TTL_SECONDS", default=3600)
 # format never reads old state), and how long a process trusts its copy of an org's policy.
 BENCHHUB_PROVIDER_KEY_PREFIX = env.str("BENCHHUB_PROVIDER_KEY_PREFIX", default="bh:providers:v1")
 BENCHHUB_PROVIDER_CONTEXT_TTL = env.float("BENCHHUB_PROVIDER_CONTEXT_TTL", default=2.0)
+# May provider calls reach private, loopback or link-local addresses? `allow`, `deny`, or a comma
+# list of host:port (providers/egress.py). Allowed here for local work and tests (fake providers
+# and the local model listen on loopback); production denies. The database's and Redis's own
+# endpoints are refused whatever this says.
+BENCHHUB_PRIVATE_ENDPOINTS = env.str("BENCHHUB_PRIVATE_ENDPOINTS", default="allow")
 
 from .components.celery import *  # noqa: E402,F403
 from .components.drf import *  # noqa: E402,F403
