@@ -152,6 +152,12 @@ BENCHHUB_PROVIDER_CONTEXT_TTL = env.float("BENCHHUB_PROVIDER_CONTEXT_TTL", defau
 # and the local model listen on loopback); production denies. The database's and Redis's own
 # endpoints are refused whatever this says.
 BENCHHUB_PRIVATE_ENDPOINTS = env.str("BENCHHUB_PRIVATE_ENDPOINTS", default="allow")
+# Members' patterns and schemas (evaluation/scorers.py): bounded time, text, size and depth.
+BENCHHUB_REGEX_TIMEOUT_S = env.float("BENCHHUB_REGEX_TIMEOUT_S", default=0.25)
+BENCHHUB_REGEX_MAX_SCAN_CHARS = env.int("BENCHHUB_REGEX_MAX_SCAN_CHARS", default=100_000)
+BENCHHUB_REGEX_MAX_PATTERN_CHARS = env.int("BENCHHUB_REGEX_MAX_PATTERN_CHARS", default=2_000)
+BENCHHUB_SCHEMA_MAX_CHARS = env.int("BENCHHUB_SCHEMA_MAX_CHARS", default=65_536)
+BENCHHUB_SCHEMA_MAX_DEPTH = env.int("BENCHHUB_SCHEMA_MAX_DEPTH", default=32)
 
 from .components.celery import *  # noqa: E402,F403
 from .components.drf import *  # noqa: E402,F403
