@@ -37,7 +37,7 @@ from providers.limits import LimitConfig, estimate_tokens, limited
 from providers.policy import rules_allow
 from providers.pricing import call_cost
 from providers.registry import adapter_for
-from providers.retry import RetryPolicy, retry_policy
+from providers.retry import RetryPolicy, call_timeout, retry_policy
 
 logger = logging.getLogger("benchhub.providers.calls")
 T = TypeVar("T")
@@ -136,7 +136,7 @@ async def _call(context: CallContext, request: CompletionRequest) -> CompletionR
     endpoint = context.endpoint
     assert endpoint is not None
     adapter = adapter_for(context.provider.value)
-    timeout = request.timeout or float(endpoint.config.get("timeout") or DEFAULT_TIMEOUT_S)
+    timeout = call_timeout(request.timeout or endpoint.config.get("timeout"), DEFAULT_TIMEOUT_S)
     request = dataclasses.replace(request, timeout=timeout)
     prompt_chars = len(request.system or "") + sum(len(m.content) for m in request.messages)
     result, errors = await _resilient(
@@ -281,7 +281,7 @@ async def aembed(*, org_id: int, provider: str, model: str, inputs: list[str], t
         raise ProviderError(ErrorType.BAD_REQUEST, f"{kind.value} offers no embeddings")
     endpoint = context.endpoint
     assert endpoint is not None
-    timeout = timeout or float(endpoint.config.get("timeout") or DEFAULT_TIMEOUT_S)
+    timeout = call_timeout(timeout or endpoint.config.get("timeout"), DEFAULT_TIMEOUT_S)
     result, errors = await _resilient(
         context, model=model, policy=retry_policy(org_retry=context.retry, request=CompletionRequest(model=model, messages=())),
         timeout=timeout, estimated=estimate_tokens(sum(len(t) for t in inputs), 0),

@@ -4,6 +4,8 @@ holds for the `pattern` keywords of a JSON schema."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from evaluation.scorers import JsonSchemaScorer, RegexScorer, ScoreInput, ScorerConfigError, scorer_build
@@ -52,6 +54,6 @@ def test_invalid_and_oversized_patterns_are_refused(settings) -> None:  # type: 
 def test_schema_patterns_are_bounded_too(pattern, text) -> None:  # type: ignore[no-untyped-def]
     scorer = JsonSchemaScorer(schema={"type": "object", "properties": {"a": {"type": "string", "pattern": pattern}},
                                       "patternProperties": {pattern: {"type": "string"}}})
-    result = scorer.score(ScoreInput(output='{"a": "%s", "%s": "v"}' % (text, text)))
+    result = scorer.score(ScoreInput(output=json.dumps({"a": text, text: "v"})))
     assert result.details["schema_valid"] is False
     assert any("took longer" in e for e in result.details["schema_errors"])
