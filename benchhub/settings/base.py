@@ -171,6 +171,8 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
+# /metrics answers a scraper bearing this token (or a superuser's session); nobody else.
+BENCHHUB_METRICS_TOKEN = env.str("BENCHHUB_METRICS_TOKEN", default="")
 # How deeply a JSON request body or dataset row may nest (benchhub/api/parsers.py).
 BENCHHUB_JSON_MAX_DEPTH = env.int("BENCHHUB_JSON_MAX_DEPTH", default=64)
 
