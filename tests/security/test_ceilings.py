@@ -8,7 +8,7 @@ import math
 import pytest
 
 from providers.interface import CompletionRequest
-from providers.retry import call_timeout, retry_policy
+from providers.retry import retry_policy
 from tests.conftest import bearer
 from tests.experiments.factories import allow, make_dataset, make_experiment, mock_arm
 
@@ -65,6 +65,8 @@ def test_retry_settings_are_clamped_to_the_platform_maxima(settings) -> None:  #
 
 
 def test_call_timeouts_are_clamped(settings) -> None:  # type: ignore[no-untyped-def]
+    from providers.retry import call_timeout
+
     assert call_timeout(1e12, 60.0) == settings.BENCHHUB_MAX_CALL_TIMEOUT_S
     assert call_timeout(math.inf, 60.0) == settings.BENCHHUB_MAX_CALL_TIMEOUT_S
     assert call_timeout(None, 60.0) == 60.0 and call_timeout(5, 60.0) == 5.0

@@ -15,7 +15,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 
-from benchhub.api.parsers import json_depth
 from experiments.models import Dataset
 from tests.conftest import bearer
 from tests.experiments.factories import allow, jsonl, make_dataset, make_unstarted_run, mock_arm, qa_rows
@@ -72,6 +71,8 @@ def test_an_ordinary_body_still_parses(member, org_world) -> None:  # type: igno
 
 
 def test_depth_is_counted_without_recursion() -> None:
+    from benchhub.api.parsers import json_depth
+
     assert json_depth(json.loads(deep_json(900))) == 900
     assert json_depth({"a": [1, {"b": []}]}) == 4 and json_depth(7) == 0
 

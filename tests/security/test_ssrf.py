@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from providers import egress
 from providers.gateway import complete
 from providers.interface import ErrorType, ProviderError
 from providers.models import ProviderCredential
@@ -113,6 +112,8 @@ def _call(org) -> ProviderError:  # type: ignore[no-untyped-def]
 def test_dns_rebinding_is_refused_at_connection(gw_org, fake_openai, deny, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The name answered a public address when the credential was saved and loopback when called:
     the connector checks the address it actually dials."""
+    from providers import egress
+
     monkeypatch.setattr(egress, "_resolve", lambda host, port: ["93.184.216.34"])  # the first DNS answer
     credential_set(org=gw_org, provider="openai", api_key=OPENAI_KEY,
                    base_url=fake_openai.url.replace("127.0.0.1", "localhost") + "/v1")
