@@ -72,8 +72,8 @@ def retry_policy(*, org_retry: dict[str, Any], request: CompletionRequest) -> Re
         base_delay_s=_clamp(_number(merged.get("base_delay_s"), base.base_delay_s), max_delay),
         max_delay_s=_clamp(_number(merged.get("max_delay_s"), base.max_delay_s), max_delay),
         deadline_s=_clamp(_number(merged.get("deadline_s"), base.deadline_s), settings.BENCHHUB_MAX_RETRY_DEADLINE_S),
-        # Rate-limited tries have their own budget; the (clamped) deadline bounds their total time.
-        max_rate_limited=max(0, int(_number(merged.get("max_rate_limited"), base.max_rate_limited))),
+        # Rate-limited tries have their own budget, at most ten times the platform's default.
+        max_rate_limited=_clamp(_number(merged.get("max_rate_limited"), base.max_rate_limited), 10 * base.max_rate_limited),
     )
 
 
