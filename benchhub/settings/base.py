@@ -180,6 +180,7 @@ from .components.celery import *  # noqa: E402,F403
 from .components.drf import *  # noqa: E402,F403
 from .components.logging import *  # noqa: E402,F403
 from .components.runs import *  # noqa: E402,F403
+from .components.sandbox import *  # noqa: E402,F403
 
 # Every API view parses JSON with a depth bound (a deeply nested body is a 400, not a 500).
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [  # noqa: F405
