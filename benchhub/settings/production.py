@@ -46,6 +46,8 @@ if len(BENCHHUB_JWT_SIGNING_KEY) < 50 or BENCHHUB_JWT_SIGNING_KEY == SECRET_KEY:
         "Set BENCHHUB_JWT_SIGNING_KEY to a random value of at least 50 characters, not SECRET_KEY."
     )
 
+BENCHHUB_PRIVATE_ENDPOINTS = env.str("BENCHHUB_PRIVATE_ENDPOINTS", default="deny")
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
