@@ -23,8 +23,12 @@ FIX = "--- a/app.py\n+++ b/app.py\n@@ -1,1 +1,1 @@\n-VALUE = 1\n+VALUE = 2\n"
 
 
 @pytest.fixture(autouse=True)
-def _sandbox() -> None:
+def _sandbox(settings, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
     require_sandbox()
+    # Slots and uids of this test session alone: other sessions validating on the same machine
+    # (their processes run as the default slot uids) must not count as leftovers here.
+    settings.BENCHHUB_SANDBOX_DIR = str(tmp_path_factory.mktemp("sandbox"))
+    settings.BENCHHUB_SANDBOX_UID_BASE = 300_000 + (os.getpid() % 10_000) * 16
 
 
 def _validate(test_code: str, *, patch: str = FIX, test_command: str = "pytest -q", **limits):  # type: ignore[no-untyped-def]
@@ -39,7 +43,7 @@ def _slot_processes() -> list[int]:
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
-                if base <= entry.stat().st_uid < base + 64:
+                if base <= entry.stat().st_uid < base + 16:
                     found.append(int(entry.name))
             except OSError:
                 continue
