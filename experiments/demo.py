@@ -7,11 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-
-from experiments.execution import inline_wait
+from benchhub.dispatch import background_wait, in_process
 from experiments.models import Experiment, Run
-from experiments.services import dataset_create, experiment_create, run_start
+from experiments.runs import run_start
+from experiments.services import dataset_create, experiment_create
 from orgs.models import Organization
 from providers.local_model import MODEL_ALIAS
 
@@ -73,12 +72,12 @@ def seed(*, org: Organization, base_url: str, local_model_url: str | None = None
     while time.monotonic() < deadline:
         run = Run.objects.get(pk=run.pk)
         if run.is_terminal:
-            inline_wait(run_id=run.pk, timeout=max(1.0, deadline - time.monotonic()))
+            background_wait(timeout=max(1.0, deadline - time.monotonic()))
             break
         time.sleep(0.2)
     url = base_url.rstrip("/") + f"/runs/{run.pk}/"
     return {
         "run": run.pk, "run_status": run.status, "run_url": url, "dataset": dataset.pk,
         "arms": [f"{arm['provider']}:{arm['model']}" for arm in arms],
-        "executes": "in this process" if settings.CELERY_TASK_ALWAYS_EAGER else "on Celery workers",
+        "executes": "in this process" if in_process() else "on Celery workers",
     }

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from benchhub.api.errors import PayloadTooLarge, ValidationFailed
 from benchhub.api.pagination import paginated_response
-from experiments import selectors, services
+from experiments import runs, selectors, services
 from experiments.models import Attempt, AttemptStatus, CaseKind, Dataset, Experiment, Run, RunStatus
 from leaderboards.selectors import run_leaderboard_summary
 from orgs.permissions import org_context
@@ -243,7 +243,7 @@ class ExperimentRunCreateView(APIView):
     def post(self, request: Request, experiment_id: int) -> Response:
         context = org_context(request)
         experiment = selectors.experiment_get(org=context.org, experiment_id=experiment_id)
-        run = services.run_start(experiment=experiment, started_by=context.user)
+        run = runs.run_start(experiment=experiment, started_by=context.user)
         run.refresh_from_db()
         return Response(run_output(run, request), status=status.HTTP_202_ACCEPTED)
 
@@ -266,8 +266,6 @@ class RunDetailView(APIView):
     @extend_schema(responses=RunOutputSerializer)
     def get(self, request: Request, run_id: int) -> Response:
         run = selectors.run_get(org=org_context(request).org, run_id=run_id)
-        if services.run_resume_if_stuck(run=run):
-            run.refresh_from_db()
         return Response(run_output(run, request))
 
 
@@ -275,14 +273,14 @@ class RunCancelView(APIView):
     @extend_schema(request=None, responses=RunOutputSerializer)
     def post(self, request: Request, run_id: int) -> Response:
         run = selectors.run_get(org=org_context(request).org, run_id=run_id)
-        return Response(run_output(services.run_cancel(run=run), request))
+        return Response(run_output(runs.run_cancel(run=run), request))
 
 
 class RunRetryFailedView(APIView):
     @extend_schema(request=None, responses={202: RunOutputSerializer})
     def post(self, request: Request, run_id: int) -> Response:
         run = selectors.run_get(org=org_context(request).org, run_id=run_id)
-        return Response(run_output(services.run_retry_failed(run=run), request), status=status.HTTP_202_ACCEPTED)
+        return Response(run_output(runs.run_retry_failed(run=run), request), status=status.HTTP_202_ACCEPTED)
 
 
 class RunAttemptListView(APIView):

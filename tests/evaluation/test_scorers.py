@@ -160,7 +160,7 @@ def _register_slow_scorers() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_slow_scorers_are_left_to_the_scoring_task_and_land_on_the_attempt(org_world, settings):
     from experiments.models import Attempt
-    from experiments.services import run_start
+    from experiments.runs import run_start
     from tests.experiments.factories import make_experiment, mock_arm, wait_for
 
     _register_slow_scorers()
@@ -180,9 +180,9 @@ def test_slow_scorers_are_left_to_the_scoring_task_and_land_on_the_attempt(org_w
 @pytest.fixture
 def queued_slow_scoring(org_world, memory_broker):  # type: ignore[no-untyped-def]
     """A run executed by a chunk task, its slow scoring sent to an in-memory broker nobody consumes."""
-    from experiments import execution
     from experiments.models import Run
-    from experiments.services import run_start
+    from experiments.pipeline import executor
+    from experiments.runs import run_start
     from tests.experiments.factories import make_experiment, mock_arm
 
     _register_slow_scorers()
@@ -191,14 +191,14 @@ def queued_slow_scoring(org_world, memory_broker):  # type: ignore[no-untyped-de
         scorers=[{"type": "contains", "value": "YES"}, {"type": "test_slow_upper"}, {"type": "test_slow_broken"}],
     )
     run = run_start(experiment=experiment)
-    assert execution.chunk_execute(run_id=run.pk, index=0, token="lane") == "done"
+    assert executor.chunk_execute(run_id=run.pk, index=0, token="lane") == "done"
     return Run.objects.get(pk=run.pk)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_run_ends_only_once_its_slow_scores_have_landed(queued_slow_scoring):
-    from evaluation.scoring_slow import attempts_score_slow
     from experiments.models import Attempt, Run
+    from experiments.scoring import attempts_score_slow
 
     run = queued_slow_scoring
     # Every call has ended, but "completed" would be a lie while the slow scores are missing.
@@ -222,8 +222,8 @@ def test_a_run_ends_only_once_its_slow_scores_have_landed(queued_slow_scoring):
 def test_runs_recover_sends_lost_slow_scoring_again(queued_slow_scoring, settings):
     from django.utils import timezone
 
+    from experiments.lifecycle import runs_recover
     from experiments.models import Attempt, Run
-    from experiments.services import runs_recover
 
     run = queued_slow_scoring
     assert runs_recover(run_ids=[run.pk])["rescored"] == 0  # just sent: not lost yet

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from experiments.bulk import update_rows
-from experiments.execution import RESULT_FIELDS
 from experiments.models import Attempt, AttemptStatus
+from experiments.pipeline.results import RESULT_FIELDS
 from tests.experiments.factories import make_unstarted_run
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from experiments.models import Attempt, AttemptStatus, RunStatus, TaskInstance
-from experiments.services import run_start
+from experiments.runs import run_start
 from tests.conftest import bearer
 from tests.experiments.conftest import point_local_at
 from tests.experiments.factories import make_experiment, mock_arm, wait_for
