@@ -13,6 +13,8 @@ from experiments.runs import run_start
 from experiments.services import dataset_create, experiment_create
 from orgs.models import Organization
 from providers.local_model import MODEL_ALIAS
+from providers.selectors import policy_rules
+from providers.services import credential_set, policy_set
 
 DEMO_DATASET = Path(__file__).resolve().parent / "demo_data" / "demo_qa.jsonl"
 DEMO_EXPERIMENT = "Demo: three mock arms on 24 questions"
@@ -31,17 +33,12 @@ DEMO_LOCAL_ARM = {"provider": "local", "model": MODEL_ALIAS, "config": {"tempera
 
 
 def _allow(org: Organization, provider: str) -> None:
-    from providers.selectors import policy_rules
-    from providers.services import policy_set
-
     rules = list(policy_rules(org_id=org.pk))
     if not any(r.get("provider") == provider and "*" in (r.get("models") or []) for r in rules):
         policy_set(org=org, rules=[*rules, {"provider": provider, "models": ["*"]}])
 
 
 def _connect_local_model(org: Organization, base_url: str) -> None:
-    from providers.services import credential_set
-
     _allow(org, "local")
     credential_set(org=org, provider="local", api_key=None, base_url=base_url, name="demo: Gemma 3 270M",
                    config={"max_concurrency": 1, "timeout": 120})
