@@ -18,6 +18,7 @@ from experiments import runs, selectors, services
 from experiments.models import Attempt, AttemptStatus, CaseKind, Dataset, Experiment, Run, RunStatus
 from leaderboards.selectors import run_leaderboard_summary
 from orgs.permissions import org_context
+from providers.pricing import USD_DECIMAL_PLACES, USD_MAX_DIGITS
 
 
 def run_html_url(run: Run, request: Request | None = None) -> str:
@@ -66,51 +67,69 @@ class ExperimentOutputSerializer(serializers.ModelSerializer):
 
 
 class ProgressSerializer(serializers.Serializer):
+    """The run's counters are columns: reading them never counts attempts."""
+
     total = serializers.IntegerField()
     done = serializers.IntegerField()
     failed = serializers.IntegerField()
-    running = serializers.IntegerField()
+    running = serializers.SerializerMethodField()
+
+    def get_running(self, run: Run) -> int:
+        return max(0, run.running)
 
 
-def run_output(run: Run, request: Request | None = None, *, detail: bool = True) -> dict[str, Any]:
-    """The run as API.md names it. The counters are columns: reading them never counts attempts."""
-    data: dict[str, Any] = {
-        "id": run.pk,
-        "experiment": run.experiment_id,
-        "status": run.status,
-        "progress": {"total": run.total, "done": run.done, "failed": run.failed, "running": max(0, run.running)},
-        "created_at": run.created_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "cancel_requested": run.cancel_requested_at is not None,
-        "stop_reason": run.stop_reason or None,
-        "message": run.message or None,
-        "spent_usd": float(run.spent_usd),
-        "html_url": run_html_url(run, request),
-    }
-    if detail:
-        data["snapshot"] = run.snapshot
-        data["leaderboard"] = run_leaderboard_summary(run=run)  # the four boards once the run has ended
-    return data
+def usd_field(**kwargs: Any) -> serializers.DecimalField:
+    """Money in the API: the precision it is stored with (providers.pricing), as a JSON number."""
+    return serializers.DecimalField(max_digits=USD_MAX_DIGITS, decimal_places=USD_DECIMAL_PLACES,
+                                    coerce_to_string=False, **kwargs)
 
 
 class RunOutputSerializer(serializers.Serializer):
-    """Documents the shape of `run_output` for the schema."""
+    """The run as API.md names it. `context`: `request` (for `html_url`) and `detail` (default true:
+    the snapshot and, once the run has ended, the four boards)."""
 
     id = serializers.IntegerField()
-    experiment = serializers.IntegerField()
+    experiment = serializers.IntegerField(source="experiment_id")
     status = serializers.ChoiceField(choices=RunStatus.values)
-    progress = ProgressSerializer()
+    progress = ProgressSerializer(source="*")
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
-    cancel_requested = serializers.BooleanField()
-    stop_reason = serializers.CharField(allow_null=True)
-    message = serializers.CharField(allow_null=True)
-    spent_usd = serializers.FloatField()
-    html_url = serializers.URLField()
+    cancel_requested = serializers.SerializerMethodField()
+    stop_reason = serializers.SerializerMethodField()
+    message = serializers.SerializerMethodField()
+    spent_usd = usd_field()
+    html_url = serializers.SerializerMethodField()
     snapshot = serializers.DictField(required=False)
-    leaderboard = serializers.DictField(required=False, allow_null=True, help_text="quality/speed/cost/evaluator boards; null until the run ends.")
+    leaderboard = serializers.SerializerMethodField(
+        help_text="quality/speed/cost/evaluator boards; null until the run ends."
+    )
+
+    def get_cancel_requested(self, run: Run) -> bool:
+        return run.cancel_requested_at is not None
+
+    def get_stop_reason(self, run: Run) -> str | None:
+        return run.stop_reason or None
+
+    def get_message(self, run: Run) -> str | None:
+        return run.message or None
+
+    def get_html_url(self, run: Run) -> str:
+        return run_html_url(run, self.context.get("request"))
+
+    def get_leaderboard(self, run: Run) -> dict[str, Any] | None:
+        return run_leaderboard_summary(run=run)
+
+    def to_representation(self, run: Run) -> dict[str, Any]:
+        if not self.context.get("detail", True):
+            # A list shows the runs' state, not their snapshots and boards.
+            self.fields.pop("snapshot", None)
+            self.fields.pop("leaderboard", None)
+        return super().to_representation(run)
+
+
+def run_output(run: Run, request: Request | None = None, *, detail: bool = True) -> dict[str, Any]:
+    return RunOutputSerializer(run, context={"request": request, "detail": detail}).data
 
 
 class AttemptOutputSerializer(serializers.ModelSerializer):
@@ -118,7 +137,7 @@ class AttemptOutputSerializer(serializers.ModelSerializer):
     case = serializers.CharField(source="task_instance.case.case_id")
     usage = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
-    cost_usd = serializers.DecimalField(max_digits=14, decimal_places=8, coerce_to_string=False, allow_null=True)
+    cost_usd = usd_field(allow_null=True)
 
     class Meta:
         model = Attempt
@@ -251,15 +270,11 @@ class ExperimentRunCreateView(APIView):
 class RunListView(APIView):
     @extend_schema(responses=RunOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        runs = selectors.run_list(org=org_context(request).org)
+        queryset = selectors.run_list(org=org_context(request).org)
         if request.query_params.get("experiment", "").isdigit():
-            runs = runs.filter(experiment_id=int(request.query_params["experiment"]))
-        return paginated_response(request, self, runs, _RunListSerializer, context={"request": request})
-
-
-class _RunListSerializer(serializers.BaseSerializer):
-    def to_representation(self, run: Run) -> dict[str, Any]:
-        return run_output(run, self.context.get("request"), detail=False)
+            queryset = queryset.filter(experiment_id=int(request.query_params["experiment"]))
+        return paginated_response(request, self, queryset, RunOutputSerializer,
+                                  context={"request": request, "detail": False})
 
 
 class RunDetailView(APIView):
