@@ -13,7 +13,16 @@ import enum
 from collections import Counter
 from decimal import Decimal
 
+from providers.pricing import USD_DECIMAL_PLACES
+
 BUDGET_HEADROOM = Decimal("1.5")
+_USD_QUANTUM = Decimal(1).scaleb(-USD_DECIMAL_PLACES)
+
+
+def usd_text(value: Decimal) -> str:
+    """An amount as people read it, at the precision costs are stored with: `0.0000123`, `2.5`."""
+    text = format(value.quantize(_USD_QUANTUM), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 class Verdict(enum.Enum):
@@ -55,6 +64,10 @@ class BudgetGuard:
         """A call of this arm ended, or was taken back unstarted."""
         self.reserved -= self.estimate.get(arm_id) or Decimal(0)
         self.in_flight[arm_id] -= 1
+
+    def stop_message(self) -> str:
+        return f"Stopped issuing calls at the budget cap of ${usd_text(self.budget or Decimal(0))}: " \
+               f"spent ${usd_text(self.spent)}."
 
     def account(self, arm_id: int, cost: Decimal | None) -> None:
         """A call of this arm (released first) cost this much; None = unpriced."""

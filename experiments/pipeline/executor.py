@@ -241,8 +241,7 @@ class ChunkExecutor:
         started = [pk for pk in self.started if pk in self.inflight]
         budget_stop = ""
         if self.stopping == StopReason.BUDGET and self.budget.limited:
-            budget_stop = (f"Stopped issuing calls at the budget cap of ${self.budget.budget}: "
-                           f"spent ${self.budget.spent.quantize(Decimal('0.000001'))}.")
+            budget_stop = self.budget.stop_message()
         with transaction.atomic():
             finished = self.leases.renew(now=now, final=final)
             results.results_write(ended=self.ended, started=started, now=now)

@@ -64,3 +64,10 @@ def test_an_unpriced_answer_counts_nothing_and_ends_the_probing():
 def test_nothing_more_goes_once_spent_reaches_the_cap():
     guard = BudgetGuard(budget=D("1"), spent=D("1"))
     assert guard.verdict(1) is Verdict.STOP  # no price yet, and nothing left to probe with
+
+
+def test_the_stop_message_says_amounts_at_the_stored_precision():
+    guard = BudgetGuard(budget=D("0.00002"), spent=D("0.0000190000"))
+    assert guard.stop_message() == "Stopped issuing calls at the budget cap of $0.00002: spent $0.000019."
+    guard.account(1, D("0.0000000123"))  # below 1e-6: still said, not rounded away
+    assert guard.stop_message().endswith("spent $0.0000190123.")
