@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from benchhub.tracing import span
 from evaluation.scorers import Score, ScoreInput, Scorer, scorer_build, scorer_key
 
 
@@ -86,10 +87,11 @@ def scores_run(
     for key, scorer in scorers:
         if key in skip:
             continue
-        try:
-            results[key] = scorer.score(item)
-        except Exception as exc:  # noqa: BLE001
-            results[key] = Score(0.0, False, {"error": f"{type(exc).__name__}: {exc}"})
+        with span("score", **{"benchhub.scorer": key}):
+            try:
+                results[key] = scorer.score(item)
+            except Exception as exc:  # noqa: BLE001
+                results[key] = Score(0.0, False, {"error": f"{type(exc).__name__}: {exc}"})
     return results
 
 
