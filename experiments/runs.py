@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from benchhub.api.errors import Conflict, ValidationFailed
-from experiments import lifecycle, prompts
+from experiments import lifecycle, limits, prompts
 from experiments.bulk import insert_attempts_for_run, insert_task_instances_for_run
 from experiments.models import Arm, Attempt, AttemptStatus, Experiment, Run, RunChunk, RunStatus, TaskInstance
 from experiments.services import arms_check_allowed
@@ -72,6 +72,7 @@ def run_start(*, experiment: Experiment, started_by: User | None = None) -> Run:
     cases = list(experiment.dataset.cases.order_by("position").values_list("pk", "position"))
     if not cases:
         raise ValidationFailed("The dataset has no cases.")
+    limits.run_size_check(attempts=len(cases) * len(arms) * experiment.samples_per_case)
     chunk_size = max(1, settings.BENCHHUB_RUN_CHUNK_SIZE)
     with transaction.atomic():
         total = len(cases) * len(arms) * experiment.samples_per_case

@@ -13,6 +13,7 @@ from django.db.models import Max
 
 from benchhub.api.errors import Conflict, PayloadTooLarge, PolicyDenied, ValidationFailed
 from evaluation.scorers import ScorerConfigError, scorers_validate
+from experiments import limits
 from experiments.builders import CleaningConfig, GitError, data_cleaning_rows, pr_rows_from_git
 from experiments.datasets import DatasetInvalid, DatasetTooLarge, ParsedDataset, dataset_parse, rows_validate
 from experiments.models import Arm, Case, Dataset, Experiment
@@ -161,6 +162,7 @@ def experiment_create(
             raise ValidationFailed(details={"arms": [f"arms[{index}] needs a provider and a model."]})
         if not isinstance(arm.get("config") or {}, dict):
             raise ValidationFailed(details={"arms": [f"arms[{index}].config must be an object."]})
+    limits.experiment_limits_check(arms=arms, samples_per_case=samples_per_case, rows=dataset.rows)
     try:
         scorers = scorers_validate(scorers or [])
     except ScorerConfigError as exc:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from django.utils import timezone
 
+from evaluation.patches import pr_patch
 from evaluation.services import ScoringPlan, attempt_score_rules, scores_summarize
 from experiments.bulk import update_rows
 from experiments.models import Attempt, AttemptErrorType, AttemptStatus
@@ -20,18 +20,6 @@ RESULT_FIELDS = [
     "cached_tokens", "cost_usd", "latency_ms", "ttft_ms", "error_type", "error_message", "retries", "errors",
     "raw_response", "provider_request_id", "started_at", "responded_at", "scored_at",
 ]
-
-_DIFF = re.compile(r"```(?:diff|patch)?\s*\n(.*?)```", re.DOTALL)
-
-
-def extract_patch(output: str) -> str:
-    """The unified diff in an answer: a fenced diff block, or the text from the first diff header."""
-    for block in _DIFF.findall(output):
-        if re.search(r"^(diff --git|--- |\+\+\+ |@@ )", block, re.MULTILINE):
-            return block.strip() + "\n"
-    match = re.search(r"^(diff --git|--- a/|--- )", output, re.MULTILINE)
-    return output[match.start() :].strip() + "\n" if match else ""
-
 
 def build_request(*, arm: dict[str, Any], messages: list[dict[str, str]], seed: int) -> Any:
     """The gateway request of one attempt; the arm's own seed wins over the run's per-sample seed."""
@@ -58,7 +46,7 @@ def succeeded(attempt: Attempt, result: CompletionResult, *, kind: str, plan: Sc
     usage = result.usage
     attempt.status = AttemptStatus.SUCCEEDED
     attempt.output = result.text or ""
-    attempt.patch = extract_patch(attempt.output) if kind == "pr" else ""
+    attempt.patch = pr_patch(attempt.output, attempt.task_instance.case.payload) if kind == "pr" else ""
     attempt.input_tokens = usage.input_tokens
     attempt.output_tokens = usage.output_tokens
     attempt.cached_tokens = usage.cached_tokens
