@@ -93,7 +93,7 @@ def test_an_unlucky_window_of_transient_429s_does_not_cut() -> None:
     10% fault rate; the same share in 300 outcomes is evidence of a quota."""
     from providers.limits import CUT_EVIDENCE, _wilson_low
 
-    assert 8 / 30 > CUT_SHARE and _wilson_low(8, 30) < CUT_EVIDENCE < _wilson_low(80, 300)
+    assert CUT_SHARE < 8 / 30 and _wilson_low(8, 30) < CUT_EVIDENCE < _wilson_low(80, 300)
     store = store_with_in_flight(20)
     store.values["cap"] = 20
     for i in range(30):
