@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
-from experiments.models import Arm, Attempt, Dataset, Experiment, Run
+from experiments.models import Arm, Attempt, AttemptStatus, Dataset, Experiment, Run
 from orgs.admin_scoping import OrgScopedAdmin
+
+# Attempts in these states carry results (an answer, an error, a cost) or a call in flight: their
+# run is history (or still making it), and deleting it would erase that without a trace.
+_RESULT_STATES = [AttemptStatus.SUCCEEDED, AttemptStatus.FAILED, AttemptStatus.RUNNING]
+
+
+def _runs_with_results(runs):  # type: ignore[no-untyped-def]
+    return runs.filter(attempts__status__in=_RESULT_STATES)
 
 
 @admin.register(Dataset)
@@ -15,6 +24,10 @@ class DatasetAdmin(OrgScopedAdmin):
     search_fields = ["name", "checksum"]
     # Versions are immutable: an admin reads them; changes come as new uploads.
     readonly_fields = ["org", "name", "version", "kind", "rows", "checksum", "source", "metadata", "created_by"]
+
+    # Versions come from uploads (API, dashboard), which validate and checksum them.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 class ArmInline(admin.TabularInline):
@@ -35,6 +48,19 @@ class ExperimentAdmin(OrgScopedAdmin):
     list_select_related = ["dataset", "org"]
     inlines = [ArmInline]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Experiment | None = None):  # type: ignore[no-untyped-def]
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.runs.exists():
+            # Its runs were scored against these: changing them would rewrite what the runs mean.
+            fields += ["org", "dataset", "scorers"]
+        return fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: Experiment | None = None) -> bool:
+        # Deleting cascades to runs, attempts and boards: never once any run has results.
+        if obj is not None and _runs_with_results(obj.runs.all()).exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
 
 @admin.register(Run)
 class RunAdmin(OrgScopedAdmin):
@@ -46,6 +72,15 @@ class RunAdmin(OrgScopedAdmin):
         "org", "experiment", "status", "snapshot", "total", "done", "failed", "running", "spent_usd", "lanes",
         "stop_reason", "message", "cancel_requested_at", "started_at", "finished_at", "created_by",
     ]
+
+    # A run is made by starting it (run_start), which snapshots and fans out its attempts.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Run | None = None) -> bool:
+        if obj is not None and _runs_with_results(Run.objects.filter(pk=obj.pk)).exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(Attempt)
@@ -60,3 +95,8 @@ class AttemptAdmin(OrgScopedAdmin):
 
     def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        if obj is not None and obj.status in _RESULT_STATES:
+            return False
+        return super().has_delete_permission(request, obj)

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from benchhub.api.errors import PayloadTooLarge, ValidationFailed
 from benchhub.api.pagination import paginated_response
 from benchhub.api.parsers import BoundedJSONParser, query_id
+from benchhub.api.throttling import RUN_CREATE_THROTTLES
 from experiments import runs, selectors, services
 from experiments.limits import upload_refuse_if_too_large
 from experiments.models import Attempt, AttemptStatus, CaseKind, Dataset, Experiment, Run, RunStatus
@@ -261,6 +262,8 @@ class ExperimentDetailView(APIView):
 
 
 class ExperimentRunCreateView(APIView):
+    throttle_classes = RUN_CREATE_THROTTLES
+
     @extend_schema(request=None, responses={202: RunOutputSerializer})
     def post(self, request: Request, experiment_id: int) -> Response:
         context = org_context(request)
