@@ -234,6 +234,81 @@ def _run_chunks(runs: int, per_chunk: int) -> Iterator[int]:
         runs -= per_chunk
 
 
+def batch_bounds(
+    draw: Draw,
+    weights: np.ndarray,
+    metrics: set[str],
+    *,
+    confidence: float = stats.CONFIDENCE,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every bound a board would publish for each simulated run: metric -> (low, high), (runs, K).
+
+    K is arms for per-arm metrics, 1 for latency (arm 0 only: every arm's latency has the same
+    shape, and percentiles are bounded one arm at a time, the costliest bound to simulate), and
+    the i < j pairs (`np.triu_indices` order) for pairwise ones. The very functions
+    `aggregation.compute_boards` calls, batched over runs by stacking them as columns.
+    """
+    r, c, a, s = draw.score.shape
+    sums = draw.score.sum(-1)  # (R, C, A)
+    counts = np.full_like(sums, float(s))
+
+    def columns(x: np.ndarray) -> np.ndarray:  # (R, C, K) -> (C, R·K)
+        return np.moveaxis(x, 1, 0).reshape(c, -1)
+
+    def runs_by(x: np.ndarray) -> np.ndarray:
+        return x.reshape(r, -1)
+
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if "pass_rate" in metrics:
+        _, low, high = stats.score_bounds(columns(draw.passed.sum(-1)), columns(counts), confidence=confidence,
+                                          binary=True)
+        out["pass_rate"] = runs_by(low), runs_by(high)
+    if "mean_score" in metrics:
+        _, low, high = stats.score_bounds(columns(sums), columns(counts), confidence=confidence)
+        out["mean_score"] = runs_by(low), runs_by(high)
+    if "mean_score_percentile" in metrics:
+        _, low, high = stats.bootstrap_ratio_bounds(columns(sums), columns(counts), weights, confidence=confidence)
+        out["mean_score_percentile"] = runs_by(low), runs_by(high)
+    cost_sums = columns(draw.cost.sum(-1))
+    if "cost_per_attempt" in metrics:
+        _, low, high = stats.studentized_ratio_bounds(cost_sums, columns(counts), weights, confidence=confidence)
+        out["cost_per_attempt"] = runs_by(low), runs_by(high)
+    if "cost_percentile" in metrics:
+        _, low, high = stats.bootstrap_ratio_bounds(cost_sums, columns(counts), weights, confidence=confidence)
+        out["cost_percentile"] = runs_by(low), runs_by(high)
+    latency_metrics = [m for m in LATENCY_METRICS if m in metrics]
+    if latency_metrics:
+        case_idx = np.repeat(np.arange(c), s)
+        weights_t = np.ascontiguousarray(weights.T)
+        bounds = np.array([
+            [(iv.low, iv.high) for iv in stats.bootstrap_percentiles(
+                draw.latency[run, :, 0, :].reshape(-1).astype(np.float32).astype(np.float64), case_idx, weights,
+                [LATENCY_METRICS[m] for m in latency_metrics], confidence=confidence, weights_t=weights_t)]
+            for run in range(r)
+        ], dtype=float)  # (R, Q, 2)
+        for k, m in enumerate(latency_metrics):
+            out[m] = bounds[:, k, 0:1], bounds[:, k, 1:2]
+    case_means = draw.case_means()  # (R, C, A)
+    iu, ju = np.triu_indices(a, k=1)
+    if {"paired_difference", "paired_difference_percentile"} & metrics:
+        d = columns(case_means[:, :, iu] - case_means[:, :, ju])  # (C, R·P)
+        valid = np.ones_like(d)
+        _, low, high = stats.studentized_ratio_bounds(d, valid, weights, confidence=confidence)
+        out["paired_difference"] = runs_by(low), runs_by(high)
+        _, low, high = stats.bootstrap_ratio_bounds(d, valid, weights, confidence=confidence)
+        out["paired_difference_percentile"] = runs_by(low), runs_by(high)
+    if "win_rate" in metrics:
+        diff = case_means[:, :, iu] - case_means[:, :, ju]
+        wins = (diff > stats._TIE_EPS).sum(axis=1).astype(float)
+        decisive = wins + (diff < -stats._TIE_EPS).sum(axis=1)
+        with np.errstate(all="ignore"):
+            low, high = stats.wilson_bounds(wins / decisive, decisive, stats._z(confidence))
+        out["win_rate"] = np.where(decisive > 0, low, np.nan), np.where(decisive > 0, high, np.nan)
+    if "bt_rating" in metrics:
+        out["bt_rating"] = _bt_bounds(case_means, weights[:BT_BOOTSTRAP], confidence)
+    return out
+
+
 def calibrate(
     regime: Regime,
     *,
@@ -251,91 +326,35 @@ def calibrate(
     wanted = set(metrics or ALL_METRICS)
     rng = np.random.default_rng(seed)
     t = truth(regime)
-    a, c = regime.arms, regime.cases
-    weights = stats.case_resample_weights(c, n_boot=n_boot)
-    weights_t = np.ascontiguousarray(weights.T)
-    per_chunk = max(1, min(runs, 4_000_000 // (c * a * regime.samples * 4 + 1)))
+    a = regime.arms
+    iu, ju = np.triu_indices(a, k=1)
+    true = {
+        "pass_rate": t.pass_rate, "mean_score": t.mean_score, "mean_score_percentile": t.mean_score,
+        "cost_per_attempt": t.cost_per_attempt, "cost_percentile": t.cost_per_attempt,
+        **{m: t.latency[q][:1] for m, q in LATENCY_METRICS.items()},
+        "paired_difference": t.difference[iu, ju], "paired_difference_percentile": t.difference[iu, ju],
+        "win_rate": t.win_rate[iu, ju], "bt_rating": t.bt_theta,
+    }
+    weights = stats.case_resample_weights(regime.cases, n_boot=n_boot)
+    per_chunk = max(1, min(runs, 4_000_000 // (regime.cases * a * regime.samples * 4 + 1)))
     acc: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {m: [] for m in ALL_METRICS}
     wrong: dict[str, list[np.ndarray]] = {"quality": [], "quality_paired": []}
     for size in _run_chunks(runs, per_chunk):
         draw = regime.draw(size, rng)
-        s = regime.samples
-        sums = draw.score.sum(-1)  # (R, C, A)
-        passes = draw.passed.sum(-1)
-        counts = np.full_like(sums, float(s))
-
-        def columns(x: np.ndarray) -> np.ndarray:  # (R, C, K) -> (C, R·K)
-            return np.moveaxis(x, 1, 0).reshape(c, -1)
-
-        def add(metric: str, low: np.ndarray, high: np.ndarray, true: np.ndarray) -> None:
-            acc[metric].append((_covers(low, high, true), high - low))
-
-        if {"pass_rate"} & wanted:
-            _, low, high = stats.score_bounds(columns(passes), columns(counts), confidence=confidence, binary=True)
-            add("pass_rate", low.reshape(size, a), high.reshape(size, a), t.pass_rate)
-        q_low = q_high = None
-        if {"mean_score", "wrong_order"} & wanted:
-            _, q_low, q_high = stats.score_bounds(columns(sums), columns(counts), confidence=confidence)
-            q_low, q_high = q_low.reshape(size, a), q_high.reshape(size, a)
-            if "mean_score" in wanted:
-                add("mean_score", q_low, q_high, t.mean_score)
-        if "mean_score_percentile" in wanted:
-            _, low, high = stats.bootstrap_ratio_bounds(columns(sums), columns(counts), weights, confidence=confidence)
-            add("mean_score_percentile", low.reshape(size, a), high.reshape(size, a), t.mean_score)
-        if {"cost_per_attempt", "cost_percentile"} & wanted:
-            cost_sums = columns(draw.cost.sum(-1))
-            _, low, high = stats.studentized_ratio_bounds(cost_sums, columns(counts), weights, confidence=confidence)
-            add("cost_per_attempt", low.reshape(size, a), high.reshape(size, a), t.cost_per_attempt)
-            _, low, high = stats.bootstrap_ratio_bounds(cost_sums, columns(counts), weights, confidence=confidence)
-            add("cost_percentile", low.reshape(size, a), high.reshape(size, a), t.cost_per_attempt)
-        latency_metrics = [m for m in LATENCY_METRICS if m in wanted]
-        if latency_metrics:
-            # Arm 0 only: every arm's latency has the same shape, and percentiles are bounded one
-            # arm at a time (the costliest bound to simulate).
-            case_idx = np.repeat(np.arange(c), s)
-            quantiles = [LATENCY_METRICS[m] for m in latency_metrics]
-            bounds = np.array([
-                [(iv.low, iv.high) for iv in stats.bootstrap_percentiles(
-                    draw.latency[run, :, 0, :].reshape(-1), case_idx, weights, quantiles,
-                    confidence=confidence, weights_t=weights_t)]
-                for run in range(size)
-            ], dtype=float)  # (R, Q, 2)
-            for k, m in enumerate(latency_metrics):
-                true = t.latency[LATENCY_METRICS[m]][0]
-                add(m, bounds[:, k, 0:1], bounds[:, k, 1:2], np.array([true]))
-        case_means = draw.case_means()  # (R, C, A)
-        iu, ju = np.triu_indices(a, k=1)
-        beats = None
-        if {"paired_difference", "paired_difference_percentile"} & wanted:
-            k_pairs = len(iu)
-            d = columns(case_means[:, :, iu] - case_means[:, :, ju])  # (C, R·P)
-            valid = np.ones_like(d)
-            _, low, high = stats.studentized_ratio_bounds(d, valid, weights, confidence=confidence)
-            add("paired_difference", low.reshape(size, k_pairs), high.reshape(size, k_pairs), t.difference[iu, ju])
-            _, low, high = stats.bootstrap_ratio_bounds(d, valid, weights, confidence=confidence)
-            add("paired_difference_percentile", low.reshape(size, k_pairs), high.reshape(size, k_pairs),
-                t.difference[iu, ju])
+        need = set(wanted) | ({"mean_score"} if "wrong_order" in wanted else set())
+        bounds = batch_bounds(draw, weights, need, confidence=confidence)
+        for metric, (low, high) in bounds.items():
+            if metric in wanted:
+                acc[metric].append((_covers(low, high, true[metric]), high - low))
         if "wrong_order" in wanted:
+            q_low, q_high = bounds["mean_score"]
+            case_means = draw.case_means()
             beats = np.stack([stats.paired_differences(case_means[run], weights[:2]).beats for run in range(size)])
-        if "win_rate" in wanted:
-            diff = case_means[:, :, iu] - case_means[:, :, ju]
-            wins = (diff > stats._TIE_EPS).sum(axis=1).astype(float)
-            losses = (diff < -stats._TIE_EPS).sum(axis=1).astype(float)
-            decisive = wins + losses
-            with np.errstate(all="ignore"):
-                low, high = stats.wilson_bounds(wins / decisive, decisive, stats._z(confidence))
-            low = np.where(decisive > 0, low, np.nan)
-            high = np.where(decisive > 0, high, np.nan)
-            add("win_rate", low, high, t.win_rate[iu, ju])
-        if "bt_rating" in wanted:
-            low, high = _bt_bounds(case_means, weights[:BT_BOOTSTRAP], confidence)
-            add("bt_rating", low, high, t.bt_theta)
-        if "wrong_order" in wanted:
             wrong["quality"].append(_strict_order_wrong(q_low, q_high, t.mean_score, None))
             wrong["quality_paired"].append(_strict_order_wrong(q_low, q_high, t.mean_score, beats))
     rows = []
     for metric in ALL_METRICS:
-        if metric in acc and acc[metric]:
+        if acc.get(metric):
             covered = np.concatenate([x[0] for x in acc[metric]])
             width = np.concatenate([x[1] for x in acc[metric]])
             rows.append(_coverage_row(metric, regime, covered, width, confidence))
