@@ -352,3 +352,11 @@ def trends_get(*, org: Organization, experiment_id: int | None = None, dataset_i
         if metrics.get("evaluator") and profile:
             arm["evaluator"].setdefault(profile, []).append({"run": run_id, "at": point["at"], **metrics["evaluator"]})
     return {**scope, "arms": [series[k] for k in sorted(series, key=lambda k: names[k])]}
+
+
+def run_arm_case_stats(*, org: Organization, run_id: int) -> tuple[list[str], list[aggregation.ArmCaseStats]]:
+    """A run's arms (experiment order) with their persisted per-case stats, for the planner and the
+    recommendation; the run's boards are computed first when missing (another org's run: 404)."""
+    _run_board(org=org, run_id=run_id)
+    rows = list(for_org(ArmAggregate, org).filter(run_id=run_id).order_by("arm__position", "arm_id"))
+    return [row.label for row in rows], [aggregation.ArmCaseStats.from_bytes(row.case_stats) for row in rows]

@@ -77,6 +77,13 @@ class Regime:
     def mu(self) -> np.ndarray:
         return sps.norm.ppf(np.asarray(self.pass_rates)) * np.hypot(self.spread, self.noise)
 
+    def observed_icc(self) -> np.ndarray:
+        """Per arm, the correlation of two 0/1 outcomes of one case (the planner's `icc`):
+        Var(P(pass | case)) / (p(1-p)), with P(pass | case) = Φ(eta / noise), by quadrature."""
+        probs = sps.norm.cdf((self.mu[:, None] + self.spread * _GH_X) / self.noise)
+        mean = probs @ _GH_W
+        return (probs**2 @ _GH_W - mean**2) / (mean * (1 - mean))
+
     def medians(self) -> np.ndarray:
         return np.asarray(self.latency_ms or [800.0 + 200.0 * a for a in range(self.arms)])
 

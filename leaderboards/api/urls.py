@@ -13,3 +13,10 @@ urlpatterns = [
     path("datasets/<int:dataset_id>/leaderboard/", views.DatasetLeaderboardView.as_view(), name="dataset-leaderboard"),
     path("datasets/<int:dataset_id>/trends/", views.DatasetTrendsView.as_view(), name="dataset-trends"),
 ]
+
+# Planner and recommendation (issue 17).
+urlpatterns += [
+    path("planner/", views.PlannerView.as_view(), name="planner"),
+    path("runs/<int:run_id>/planner/", views.RunPlannerView.as_view(), name="run-planner"),
+    path("runs/<int:run_id>/recommendation/", views.RunRecommendationView.as_view(), name="run-recommendation"),
+]
