@@ -207,7 +207,7 @@ def compute_boards(
     means = stats.score_intervals(m["q_sum"], m["q_n"])
     with np.errstate(all="ignore"):
         case_means = np.where(m["q_n"] > 0, m["q_sum"] / m["q_n"], np.nan)
-    differences = stats.paired_differences(case_means, weights) if a >= 2 else None
+    differences = stats.paired_differences(m["q_sum"], m["q_n"]) if a >= 2 else None
     ranks = stats.rank_by_bounds([x.low for x in means], [x.high for x in means],
                                  beats=None if differences is None else differences.beats)
     quality = []
@@ -366,7 +366,8 @@ def _differences_payload(d: stats.PairedDifferences | None) -> dict:
     def rows(x: np.ndarray) -> list[list[float | None]]:
         return [[None if not np.isfinite(v) else round(float(v), 6) for v in row] for row in x]
 
-    return {"metric": "rule_score", "test": "paired t on per-case differences, Holm-corrected",
+    return {"metric": "rule_score", "bounds": "MOVER on cluster-robust score intervals",
+            "test": "paired t on per-case differences, Holm-corrected",
             "mean": rows(d.mean), "ci_low": rows(d.low), "ci_high": rows(d.high), "n": d.n.tolist(),
             "p_value": rows(d.p_value), "p_holm": rows(d.p_holm), "beats": d.beats.tolist()}
 

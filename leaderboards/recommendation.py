@@ -88,9 +88,7 @@ def recommend(
                         "p95_ms": speed.get(arm, {}).get("p95")})
     tie = False
     if len(order) >= 2:
-        with np.errstate(all="ignore"):
-            case_means = np.where(counts > 0, sums / counts, np.nan)
-        beats = stats.paired_differences(case_means, weights[:2]).beats
+        beats = stats.paired_differences(sums, counts).beats
         tie = not bool(beats[order[0], order[1]])
     lead = results[0]
     if tie:

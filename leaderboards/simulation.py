@@ -211,13 +211,14 @@ def _coverage_row(metric: str, regime: Regime, covered: np.ndarray, width: np.nd
         metric=metric, regime=regime.name, nominal=nominal,
         coverage=float(per_run.mean()) if r else float("nan"),
         mc_error=float(per_run.std(ddof=1) / np.sqrt(r)) if r > 1 else float("nan"),
-        mean_width=float(np.nanmean(width)), intervals=int(np.isfinite(covered).sum()),
+        mean_width=float(np.nanmean(np.where(np.isfinite(width), width, np.nan))), intervals=int(covered.size),
     )
 
 
 def _covers(low: np.ndarray, high: np.ndarray, true: np.ndarray) -> np.ndarray:
-    out = ((low <= true + 1e-12) & (true - 1e-12 <= high)).astype(float)
-    return np.where(np.isfinite(low) & np.isfinite(high), out, np.nan)
+    """1 where the interval holds the truth, 0 where it misses or the board would show no bound
+    (NaN: a missing bound claims nothing, but it is no coverage either)."""
+    return ((low <= true + 1e-12) & (true - 1e-12 <= high)).astype(float)
 
 
 def _strict_order_wrong(lows: np.ndarray, highs: np.ndarray, true: np.ndarray, beats: np.ndarray | None) -> np.ndarray:
@@ -297,11 +298,14 @@ def batch_bounds(
             out[m] = bounds[:, k, 0:1], bounds[:, k, 1:2]
     case_means = draw.case_means()  # (R, C, A)
     iu, ju = np.triu_indices(a, k=1)
-    if {"paired_difference", "paired_difference_percentile"} & metrics:
+    if {"paired_difference", "paired_difference_studentized", "paired_difference_percentile"} & metrics:
+        _, _, low, high, _ = stats.paired_difference_arrays(np.moveaxis(sums, 1, 0), np.moveaxis(counts, 1, 0),
+                                                            confidence=confidence)
+        out["paired_difference"] = low, high
         d = columns(case_means[:, :, iu] - case_means[:, :, ju])  # (C, R·P)
         valid = np.ones_like(d)
         _, low, high = stats.studentized_ratio_bounds(d, valid, weights, confidence=confidence)
-        out["paired_difference"] = runs_by(low), runs_by(high)
+        out["paired_difference_studentized"] = runs_by(low), runs_by(high)
         _, low, high = stats.bootstrap_ratio_bounds(d, valid, weights, confidence=confidence)
         out["paired_difference_percentile"] = runs_by(low), runs_by(high)
     if "win_rate" in metrics:
@@ -339,7 +343,8 @@ def calibrate(
         "pass_rate": t.pass_rate, "mean_score": t.mean_score, "mean_score_percentile": t.mean_score,
         "cost_per_attempt": t.cost_per_attempt, "cost_percentile": t.cost_per_attempt,
         **{m: t.latency[q][:1] for m, q in LATENCY_METRICS.items()},
-        "paired_difference": t.difference[iu, ju], "paired_difference_percentile": t.difference[iu, ju],
+        "paired_difference": t.difference[iu, ju], "paired_difference_studentized": t.difference[iu, ju],
+        "paired_difference_percentile": t.difference[iu, ju],
         "win_rate": t.win_rate[iu, ju], "bt_rating": t.bt_theta,
     }
     weights = stats.case_resample_weights(regime.cases, n_boot=n_boot)
@@ -355,8 +360,8 @@ def calibrate(
                 acc[metric].append((_covers(low, high, true[metric]), high - low))
         if "wrong_order" in wanted:
             q_low, q_high = bounds["mean_score"]
-            case_means = draw.case_means()
-            beats = np.stack([stats.paired_differences(case_means[run], weights[:2]).beats for run in range(size)])
+            sums, counts = draw.score.sum(-1), np.full(draw.score.shape[:-1], float(regime.samples))
+            beats = np.stack([stats.paired_differences(sums[run], counts[run]).beats for run in range(size)])
             wrong["quality"].append(_strict_order_wrong(q_low, q_high, t.mean_score, None))
             wrong["quality_paired"].append(_strict_order_wrong(q_low, q_high, t.mean_score, beats))
     rows = []
@@ -384,10 +389,11 @@ def _bt_bounds(case_means: np.ndarray, weights: np.ndarray, confidence: float) -
 
 BT_PRIOR = 0.5  # as `stats.bradley_terry_ratings`' default
 LATENCY_METRICS = {"latency_p50": 0.5, "latency_p90": 0.9, "latency_p95": 0.95, "latency_p99": 0.99}
-# `*_percentile` rows: the percentile case bootstrap the product used before, kept in the table to
-# show why it was replaced.
+# `*_percentile` / `*_studentized` rows: the case-bootstrap methods the product used before or
+# tried, kept in the table to show why they were replaced.
 ALL_METRICS = ("pass_rate", "mean_score", "mean_score_percentile", *LATENCY_METRICS, "cost_per_attempt",
-               "cost_percentile", "bt_rating", "win_rate", "paired_difference", "paired_difference_percentile",
+               "cost_percentile", "bt_rating", "win_rate", "paired_difference", "paired_difference_studentized",
+               "paired_difference_percentile",
                "wrong_order")
 
 # The regimes the benchmark prints and the tests check (smaller): shapes users meet.

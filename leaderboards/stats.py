@@ -506,11 +506,11 @@ def holm(p_values: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PairedDifferences:
-    """Every ordered pair (i, j) of arms on the cases both answered: mean per-case difference i - j.
+    """Every ordered pair (i, j) of arms on the cases both answered: mean score of i minus j.
 
-    `low`/`high` are case-bootstrap-t bounds (`studentized_ratio_bounds`); `p_value` the two-sided paired t-test (cluster-robust
-    variance of the per-case differences, k-1 degrees of freedom); `p_holm` the same corrected
-    over the A(A-1)/2 pairs; `beats[i, j]`: i is better than j by the corrected test.
+    `low`/`high`: MOVER bounds (see `paired_difference_arrays`); `p_value`: two-sided paired t-test
+    on the per-case differences (cluster-robust variance, k-1 degrees of freedom); `p_holm`: the
+    same corrected over the A(A-1)/2 pairs; `beats[i, j]`: i is better than j by the corrected test.
     """
 
     n: np.ndarray
@@ -523,30 +523,61 @@ class PairedDifferences:
 
 
 def paired_difference_arrays(
-    case_means: np.ndarray, weights: np.ndarray, *, confidence: float = CONFIDENCE
+    sums: np.ndarray, counts: np.ndarray, *, confidence: float = CONFIDENCE
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(n, mean, low, high, p) per pair of columns of (cases × arms) per-case means, upper triangle
-    (i < j) flattened in `np.triu_indices` order. The form simulations batch over runs."""
-    x = np.asarray(case_means, dtype=float)
-    i, j = np.triu_indices(x.shape[1], k=1)
-    d = x[:, i] - x[:, j]
-    valid = np.isfinite(d)
-    sums, counts = np.where(valid, d, 0.0), valid.astype(float)
-    mean, low, high = studentized_ratio_bounds(sums, counts, weights, confidence=confidence)
-    _, var, k = cluster_ratio_variance(sums, counts)
+    """(n, mean, low, high, p) for every pair i < j (`np.triu_indices` order, last axis) of arms,
+    from per-case score sums and attempt counts of shape (cases, ..., arms); leading axes after
+    the first are batch axes (simulated runs).
+
+    Bounds: MOVER (Zou & Donner 2008; Newcombe's paired-proportion method 10 generalised): each
+    arm's cluster-robust score interval (`score_bounds`) on the cases both answered, recombined
+    with the correlation r of the two arms' per-case means,
+        low  = d - √((m_i - l_i)² + (u_j - m_j)² - 2r(m_i - l_i)(u_j - m_j)),
+        high = d + √((u_i - m_i)² + (m_j - l_j)² - 2r(u_i - m_i)(m_j - l_j)).
+    It inherits the score interval's behaviour near 0 and 1: measured 94.6–96.9% where the case
+    bootstrap of the difference (percentile or studentized) covered 69–93% (`simulation`).
+    """
+    sums = np.asarray(sums, dtype=float)
+    counts = np.asarray(counts, dtype=float)
+    c, batch, a = sums.shape[0], sums.shape[1:-1], sums.shape[-1]
+    i, j = np.triu_indices(a, k=1)
+    valid = (counts[..., i] > 0) & (counts[..., j] > 0)  # (C, ..., P)
+    si, ni = np.where(valid, sums[..., i], 0.0), np.where(valid, counts[..., i], 0.0)
+    sj, nj = np.where(valid, sums[..., j], 0.0), np.where(valid, counts[..., j], 0.0)
+    shape = batch + (len(i),)
+
+    def bounds(x: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        m, lo, hi = score_bounds(x.reshape(c, -1), n.reshape(c, -1), confidence=confidence)
+        return m.reshape(shape), lo.reshape(shape), hi.reshape(shape)
+
+    mi, li, ui = bounds(si, ni)
+    mj, lj, uj = bounds(sj, nj)
     with np.errstate(all="ignore"):
-        t = mean / np.sqrt(var)
-        p = 2 * sps.t.sf(np.abs(t), np.maximum(k - 1, 1))
+        xi, xj = si / ni, sj / nj  # per-case means (NaN off the common cases)
+        k = valid.sum(axis=0)
+        ci = np.where(valid, xi - np.nansum(np.where(valid, xi, 0), axis=0) / k, 0.0)
+        cj = np.where(valid, xj - np.nansum(np.where(valid, xj, 0), axis=0) / k, 0.0)
+        r = np.sum(ci * cj, axis=0) / np.sqrt(np.sum(ci * ci, axis=0) * np.sum(cj * cj, axis=0))
+        r = np.where(np.isfinite(r), r, 0.0)
+        d = mi - mj
+        low = d - np.sqrt(np.maximum((mi - li) ** 2 + (uj - mj) ** 2 - 2 * r * (mi - li) * (uj - mj), 0.0))
+        high = d + np.sqrt(np.maximum((ui - mi) ** 2 + (mj - lj) ** 2 - 2 * r * (ui - mi) * (mj - lj), 0.0))
+        # Paired t on the per-case differences.
+        diff = np.where(valid, xi - xj, 0.0)
+        _, var, kk = cluster_ratio_variance(diff.reshape(c, -1), valid.reshape(c, -1).astype(float))
+        mean_diff = diff.sum(axis=0).reshape(-1) / np.maximum(kk, 1)
+        t = mean_diff / np.sqrt(var)
+        p = 2 * sps.t.sf(np.abs(t), np.maximum(kk - 1, 1))
     # No spread at all: identical cases are a certain difference (or none, when it is 0).
-    p = np.where(np.isfinite(t), p, np.where(np.abs(mean) > _TIE_EPS, 0.0, 1.0))
-    p = np.where(k >= 2, p, 1.0)
-    return k, mean, low, high, p
+    p = np.where(np.isfinite(t), p, np.where(np.abs(mean_diff) > _TIE_EPS, 0.0, 1.0))
+    p = np.where(kk >= 2, p, 1.0).reshape(shape)
+    return k, d, low, high, p
 
 
-def paired_differences(case_means: np.ndarray, weights: np.ndarray, *, confidence: float = CONFIDENCE
-                       ) -> PairedDifferences:
-    a = np.asarray(case_means).shape[1]
-    k, mean, low, high, p = paired_difference_arrays(case_means, weights, confidence=confidence)
+def paired_differences(sums: np.ndarray, counts: np.ndarray, *, confidence: float = CONFIDENCE) -> PairedDifferences:
+    """`paired_difference_arrays` of one board as (A, A) matrices, with Holm's correction."""
+    a = np.asarray(sums).shape[-1]
+    k, mean, low, high, p = paired_difference_arrays(sums, counts, confidence=confidence)
     i, j = np.triu_indices(a, k=1)
     adjusted = holm(p)
 
@@ -557,8 +588,7 @@ def paired_differences(case_means: np.ndarray, weights: np.ndarray, *, confidenc
 
     mean_sq = square(mean, -mean)
     p_holm = square(adjusted, adjusted)
-    alpha = 1 - confidence
-    beats = (p_holm < alpha) & (mean_sq > 0)
+    beats = (p_holm < 1 - confidence) & (mean_sq > 0)
     return PairedDifferences(
         n=square(k, k, 0).astype(int), mean=mean_sq, low=square(low, -high), high=square(high, -low),
         p_value=square(p, p), p_holm=p_holm, beats=beats,

@@ -41,9 +41,9 @@ def test_runs_of_the_planned_size_reach_the_planned_power(rates, samples):
                         icc=float(regime.observed_icc().mean()), power=0.8)
     sized = Regime("plan", cases=plan.cases, pass_rates=rates, samples=samples, spread=1.0, shared=0.0, graded=False)
     runs = 400
-    case_means = sized.draw(runs, np.random.default_rng(2)).case_means()
-    weights = stats.case_resample_weights(plan.cases, n_boot=2)
-    power = np.mean([stats.paired_differences(case_means[r], weights).beats[1, 0] for r in range(runs)])
+    draw = sized.draw(runs, np.random.default_rng(2))
+    sums, counts = draw.score.sum(-1), np.full(draw.score.shape[:-1], float(samples))
+    power = np.mean([stats.paired_differences(sums[r], counts[r]).beats[1, 0] for r in range(runs)])
     mc = np.sqrt(0.8 * 0.2 / runs)  # 0.02
     # At least the planned power (less 2 Monte Carlo errors), and not wastefully more: with 4 arms
     # Holm is less strict than the Bonferroni the plan assumes, so allow more there.
