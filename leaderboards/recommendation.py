@@ -116,4 +116,7 @@ def best_probabilities(sums: np.ndarray, counts: np.ndarray, weights: np.ndarray
 def run_recommendation_get(*, org: Organization, run_id: int, limits: Limits) -> dict:
     """`GET runs/{id}/recommendation/`."""
     labels, arm_stats = selectors.run_arm_case_stats(org=org, run_id=run_id)
-    return {"run": run_id, **recommend(labels, arm_stats, limits)}
+    answer = recommend(labels, arm_stats, limits)
+    # The API's list convention (API.md: lists are paginated), one page: `results` is the list
+    # API.md describes, `[]` when no arm qualifies; the rest says why.
+    return {"count": len(answer["results"]), "next": None, "previous": None, "run": run_id, **answer}

@@ -341,6 +341,10 @@ class RecommendationInputSerializer(serializers.Serializer):
 
 
 class RecommendationSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    run = serializers.IntegerField()
     results = serializers.ListField(child=serializers.DictField(), help_text=(
         "Qualifying arms best first: arm, p_best (bootstrap probability of being the best qualifier), "
         "qualifies_on (per limit: limit, bound, ok), quality, ci_low, ci_high, pass_rate, cost_per_attempt, p95_ms."))

@@ -101,7 +101,7 @@ def test_recommendation_api(api_client, org_world):
     assert limited["results"][0]["qualifies_on"]["pass_rate"]["ok"] is True
     assert limited["limits"] == {"max_cost_usd": 0.005, "max_p95_ms": None, "min_pass_rate": 0.3}
     none = client.get(url, {"min_pass_rate": 0.99}).json()
-    assert none["results"] == [] and "No arm qualifies" in none["message"]
+    assert none["results"] == [] and none["count"] == 0 and "No arm qualifies" in none["message"]
 
 
 @pytest.mark.django_db
