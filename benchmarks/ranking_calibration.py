@@ -37,7 +37,7 @@ from leaderboards import simulation, stats  # noqa: E402
 FLAG_NAME = {
     "pass_rate": "pass_rate", "mean_score": "mean_score", "latency_p50": "latency_p50",
     "latency_p90": "latency_p90", "latency_p95": "latency_p95", "latency_p99": "latency_p99",
-    "cost_per_attempt": "cost_per_attempt", "bt_rating": "bt_rating", "win_rate": "win_rate",
+    "cost_per_attempt": "cost_per_attempt", "tokens_per_second": "tokens_per_second", "bt_rating": "bt_rating", "win_rate": "win_rate",
     "paired_difference": "paired_difference",
 }
 
