@@ -257,7 +257,8 @@ def compute_boards(
                         f"{tag}_ci_high": _round(interval.high, 3)})
         row.update(ttft_p50=_round(ttft.value, 3), ttft_ci_low=_round(ttft.low, 3), ttft_ci_high=_round(ttft.high, 3))
         tps = throughput[j]
-        row.update(tokens_per_second=_round(tps.value, 3), tps_ci_low=_round(tps.low, 3), tps_ci_high=_round(tps.high, 3))
+        row.update(tokens_per_second=_round(tps.value, 3), tps_ci_low=_round(tps.low, 3), tps_ci_high=_round(tps.high, 3),
+                   tps_bounds_approximate=stats.bounds_approximate("tokens_per_second", n_cases))
         speed.append(row)
 
     # Cost: USD per attempt (ranked, lower is better), per passing attempt, total. Unpriced arms

@@ -136,3 +136,36 @@ def test_published_order_is_rarely_wrong_with_tied_arms():
     cal = simulation.calibrate(regime, runs=300, seed=4, metrics=("wrong_order",))
     assert cal.wrong_order["quality_paired"] <= cal.wrong_order["quality"]
     assert cal.wrong_order["quality_paired"] <= 0.05
+
+
+def test_board_rows_say_where_bounds_are_approximate():
+    def boards(cases: int):  # type: ignore[no-untyped-def]
+        draw = Regime("flags", cases=cases, pass_rates=(0.8, 0.7)).draw(1, np.random.default_rng(1))
+        return aggregation.compute_boards(["a", "b"], draw.arm_case_stats(0))
+
+    small, large = boards(20), boards(300)
+    assert all(not row["bounds_approximate"] for row in small.quality)  # means hold from 10 cases
+    assert all(row["bounds_approximate"] for row in small.cost)  # cost needs 100 (measured 91–94% below)
+    assert not any(row["bounds_approximate"] for row in large.cost)
+    assert small.speed[0]["bounds_approximate_for"] == ["p50", "p90", "p95", "p99"]
+    assert large.speed[0]["bounds_approximate_for"] == ["p95", "p99"]
+    assert small.pairwise["bounds_approximate"] and not large.pairwise["bounds_approximate"]
+
+
+def test_the_board_orders_two_arms_only_when_the_corrected_paired_test_does():
+    regime = Regime("claims", cases=40, pass_rates=(0.85, 0.75, 0.7, 0.7), samples=2)
+    draw = regime.draw(40, np.random.default_rng(7))
+    strict_orders = 0
+    for run in range(40):
+        boards = aggregation.compute_boards(["a", "b", "c", "d"], draw.arm_case_stats(run), n_boot=200)
+        beats = np.array(boards.pairwise["differences"]["beats"])
+        index = {"a": 0, "b": 1, "c": 2, "d": 3}
+        for row in boards.quality:
+            # The board's explicit claims are the corrected test's verdicts...
+            assert row["beats"] == [arm for arm in "abcd" if beats[index[row["arm"]], index[arm]]]
+            # ...and a rank below 1 (Arena style: 1 + arms clearly better) counts only arms that
+            # the corrected test says beat this one.
+            better = [arm for arm in "abcd" if beats[index[arm], index[row["arm"]]]]
+            assert row["rank"] - 1 <= len(better)
+            strict_orders += row["rank"] - 1
+    assert strict_orders > 0  # the board does order arms when the data are clear
