@@ -113,10 +113,26 @@ def best_probabilities(sums: np.ndarray, counts: np.ndarray, weights: np.ndarray
     return share.mean(axis=0)
 
 
+def _page(answer: dict, scope: dict) -> dict:
+    # The API's list convention (API.md: lists are paginated), one page: `results` is the list
+    # API.md describes, `[]` when no arm qualifies; the rest says why.
+    return {"count": len(answer["results"]), "next": None, "previous": None, **scope, **answer}
+
+
 def run_recommendation_get(*, org: Organization, run_id: int, limits: Limits) -> dict:
     """`GET runs/{id}/recommendation/`."""
     labels, arm_stats = selectors.run_arm_case_stats(org=org, run_id=run_id)
-    answer = recommend(labels, arm_stats, limits)
-    # The API's list convention (API.md: lists are paginated), one page: `results` is the list
-    # API.md describes, `[]` when no arm qualifies; the rest says why.
-    return {"count": len(answer["results"]), "next": None, "previous": None, "run": run_id, **answer}
+    return _page(recommend(labels, arm_stats, limits), {"run": run_id})
+
+
+def cross_run_recommendation_get(*, org: Organization, limits: Limits, experiment_id: int | None = None,
+                                 dataset_id: int | None = None) -> dict:
+    """`GET experiments/{id}/recommendation/` and `GET datasets/{id}/recommendation/`: over the
+    ended runs of the experiment or dataset version, each arm's cases merged as on the cross-run boards."""
+    labels, arm_stats = selectors.cross_run_arm_case_stats(org=org, experiment_id=experiment_id,
+                                                           dataset_id=dataset_id)
+    scope = {"experiment": experiment_id} if experiment_id is not None else {"dataset": dataset_id}
+    if not labels:
+        return _page({"results": [], "excluded": [], "tie": False, "limits": limits.as_dict(),
+                      "message": "No ended run to judge yet."}, scope)
+    return _page(recommend(labels, arm_stats, limits), scope)

@@ -360,3 +360,24 @@ def run_arm_case_stats(*, org: Organization, run_id: int) -> tuple[list[str], li
     _run_board(org=org, run_id=run_id)
     rows = list(for_org(ArmAggregate, org).filter(run_id=run_id).order_by("arm__position", "arm_id"))
     return [row.label for row in rows], [aggregation.ArmCaseStats.from_bytes(row.case_stats) for row in rows]
+
+
+def cross_run_arm_case_stats(
+    *, org: Organization, experiment_id: int | None = None, dataset_id: int | None = None
+) -> tuple[list[str], list[aggregation.ArmCaseStats]]:
+    """Each arm's per-case stats merged over the ended runs of one experiment or one dataset
+    version (as the cross-run boards merge them), for the recommendation."""
+    if experiment_id is not None:
+        experiment = get_for_org(Experiment.objects.only("id", "org_id"), org, pk=experiment_id)
+        aggregates = for_org(ArmAggregate, org).filter(experiment_id=experiment.pk)
+    else:
+        dataset = get_for_org(Dataset.objects.only("id", "org_id"), org, pk=dataset_id)
+        aggregates = for_org(ArmAggregate, org).filter(dataset_id=dataset.pk)
+    by_key: dict[str, list[aggregation.ArmCaseStats]] = defaultdict(list)
+    meta: dict[str, tuple[str, str]] = {}
+    for row in _final_aggregates(aggregates).order_by("run_finished_at", "id").iterator():
+        by_key[row.arm_key].append(aggregation.ArmCaseStats.from_bytes(row.case_stats))
+        meta[row.arm_key] = (row.provider, row.model)
+    keys = sorted(by_key)
+    names = _cross_run_labels(keys, meta)
+    return [names[k] for k in keys], [aggregation.ArmCaseStats.merge(by_key[k]) for k in keys]

@@ -344,7 +344,7 @@ class RecommendationSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     next = serializers.CharField(allow_null=True)
     previous = serializers.CharField(allow_null=True)
-    run = serializers.IntegerField()
+    run = serializers.IntegerField(required=False, help_text="Or `experiment` / `dataset`: the scope judged.")
     results = serializers.ListField(child=serializers.DictField(), help_text=(
         "Qualifying arms best first: arm, p_best (bootstrap probability of being the best qualifier), "
         "qualifies_on (per limit: limit, bound, ok), quality, ci_low, ci_high, pass_rate, cost_per_attempt, p95_ms."))
@@ -361,3 +361,22 @@ class RunRecommendationView(APIView):
         data.is_valid(raise_exception=True)
         return Response(recommendation.run_recommendation_get(
             org=org_context(request).org, run_id=run_id, limits=recommendation.Limits(**data.validated_data)))
+
+
+class ExperimentRecommendationView(APIView):
+    @extend_schema(parameters=[RecommendationInputSerializer], responses=RecommendationSerializer)
+    def get(self, request: Request, experiment_id: int) -> Response:
+        data = RecommendationInputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        return Response(recommendation.cross_run_recommendation_get(
+            org=org_context(request).org, experiment_id=experiment_id,
+            limits=recommendation.Limits(**data.validated_data)))
+
+
+class DatasetRecommendationView(APIView):
+    @extend_schema(parameters=[RecommendationInputSerializer], responses=RecommendationSerializer)
+    def get(self, request: Request, dataset_id: int) -> Response:
+        data = RecommendationInputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        return Response(recommendation.cross_run_recommendation_get(
+            org=org_context(request).org, dataset_id=dataset_id, limits=recommendation.Limits(**data.validated_data)))

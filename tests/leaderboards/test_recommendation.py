@@ -122,3 +122,17 @@ def test_recommendation_api_other_org_and_unauthenticated(api_client, org_world)
     api_client.credentials()
     response = api_client.get(url)
     assert response.status_code == 401 and response.json()["error"]["type"] == "unauthenticated"
+
+
+@pytest.mark.django_db
+def test_experiment_and_dataset_recommendation_merge_ended_runs(api_client, org_world):
+    world = _run(org_world.a.org)
+    client = bearer(api_client, org_world.a.keys["viewer"])
+    for url in (f"/api/v1/experiments/{world.experiment.pk}/recommendation/",
+                f"/api/v1/datasets/{world.dataset.pk}/recommendation/"):
+        body = client.get(url, {"max_cost_usd": 0.005}).json()
+        assert [r["arm"] for r in body["results"]] == ["mock:cheap"], url
+        assert body["excluded"][0]["arm"] == "mock:pricey"
+        other = bearer(api_client, org_world.b.keys["viewer"]).get(url)
+        assert other.status_code == 404 and other.json()["error"]["type"] == "not_found"
+        client = bearer(api_client, org_world.a.keys["viewer"])
