@@ -18,9 +18,9 @@ urlpatterns = [
 urlpatterns += [
     path("planner/", views.PlannerView.as_view(), name="planner"),
     path("runs/<int:run_id>/planner/", views.RunPlannerView.as_view(), name="run-planner"),
-    path("runs/<int:run_id>/recommendation/", views.RunRecommendationView.as_view(), name="run-recommendation"),
-    path("experiments/<int:experiment_id>/recommendation/", views.ExperimentRecommendationView.as_view(),
+    path("runs/<int:run_id>/recommendation/", views.RecommendationView.as_view(), name="run-recommendation"),
+    path("experiments/<int:experiment_id>/recommendation/", views.RecommendationView.as_view(),
          name="experiment-recommendation"),
-    path("datasets/<int:dataset_id>/recommendation/", views.DatasetRecommendationView.as_view(),
+    path("datasets/<int:dataset_id>/recommendation/", views.RecommendationView.as_view(),
          name="dataset-recommendation"),
 ]

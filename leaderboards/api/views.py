@@ -354,29 +354,14 @@ class RecommendationSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class RunRecommendationView(APIView):
+class RecommendationView(APIView):
+    """`runs/{id}/`, `experiments/{id}/` and `datasets/{id}/recommendation/`: one question, three scopes."""
+
     @extend_schema(parameters=[RecommendationInputSerializer], responses=RecommendationSerializer)
-    def get(self, request: Request, run_id: int) -> Response:
+    def get(self, request: Request, **scope: int) -> Response:
         data = RecommendationInputSerializer(data=request.query_params)
         data.is_valid(raise_exception=True)
-        return Response(recommendation.run_recommendation_get(
-            org=org_context(request).org, run_id=run_id, limits=recommendation.Limits(**data.validated_data)))
-
-
-class ExperimentRecommendationView(APIView):
-    @extend_schema(parameters=[RecommendationInputSerializer], responses=RecommendationSerializer)
-    def get(self, request: Request, experiment_id: int) -> Response:
-        data = RecommendationInputSerializer(data=request.query_params)
-        data.is_valid(raise_exception=True)
-        return Response(recommendation.cross_run_recommendation_get(
-            org=org_context(request).org, experiment_id=experiment_id,
-            limits=recommendation.Limits(**data.validated_data)))
-
-
-class DatasetRecommendationView(APIView):
-    @extend_schema(parameters=[RecommendationInputSerializer], responses=RecommendationSerializer)
-    def get(self, request: Request, dataset_id: int) -> Response:
-        data = RecommendationInputSerializer(data=request.query_params)
-        data.is_valid(raise_exception=True)
-        return Response(recommendation.cross_run_recommendation_get(
-            org=org_context(request).org, dataset_id=dataset_id, limits=recommendation.Limits(**data.validated_data)))
+        org, limits = org_context(request).org, recommendation.Limits(**data.validated_data)
+        if "run_id" in scope:
+            return Response(recommendation.run_recommendation_get(org=org, run_id=scope["run_id"], limits=limits))
+        return Response(recommendation.cross_run_recommendation_get(org=org, limits=limits, **scope))
