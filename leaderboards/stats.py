@@ -377,7 +377,7 @@ def bootstrap_percentiles(
 # board row says `bounds_approximate`. Measured, not guessed (figures: coverage at the sizes
 # below the threshold): latency p50 92% at 10–20 cases; p90 82–92% up to 100 cases; p95 68–93%
 # up to 200; p99 10–88% up to 200 and not yet shown to hold at 2,000; cost per attempt 91–94% up
-# to 50 cases; tokens per second 93.6–93.9% at 10–20; Bradley–Terry 95–98% (too wide) up to 50;
+# to 100 cases; tokens per second 93.6–93.9% at 10–20; Bradley–Terry 95–98% (too wide) up to 50;
 # paired differences 93.6–97.4% at 10–20. Pass rates and mean scores hold from 10 cases.
 APPROXIMATE_BELOW_CASES = {
     "mean_score": 10,
@@ -386,7 +386,7 @@ APPROXIMATE_BELOW_CASES = {
     "latency_p90": 200,
     "latency_p95": 1000,
     "latency_p99": 5000,
-    "cost_per_attempt": 100,
+    "cost_per_attempt": 200,
     "tokens_per_second": 50,
     "bt_rating": 100,
     "paired_difference": 50,

@@ -145,7 +145,7 @@ def test_board_rows_say_where_bounds_are_approximate():
 
     small, large = boards(20), boards(300)
     assert all(not row["bounds_approximate"] for row in small.quality)  # means hold from 10 cases
-    assert all(row["bounds_approximate"] for row in small.cost)  # cost needs 100 (measured 91–94% below)
+    assert all(row["bounds_approximate"] for row in small.cost)  # cost needs 200 (measured 91–94% below)
     assert not any(row["bounds_approximate"] for row in large.cost)
     assert small.speed[0]["bounds_approximate_for"] == ["p50", "p90", "p95", "p99"]
     assert large.speed[0]["bounds_approximate_for"] == ["p95", "p99"]
