@@ -169,3 +169,17 @@ def test_the_board_orders_two_arms_only_when_the_corrected_paired_test_does():
             assert row["rank"] - 1 <= len(better)
             strict_orders += row["rank"] - 1
     assert strict_orders > 0  # the board does order arms when the data are clear
+
+
+@pytest.mark.django_db
+def test_leaderboard_page_marks_approximate_bounds_and_claims(client, org_world):
+    from leaderboards.services import run_leaderboard_compute
+    from tests.leaderboards.factories import make_run, scored
+
+    world = make_run(org_world.a.org, arms=["mock:a", "mock:b"], n_cases=20,
+                     outcome=lambda ai, ci, sample: scored(float(ai == 0 or ci % 4 == 0), latency_ms=900.0 + ci))
+    run_leaderboard_compute(run_id=world.run.pk)
+    client.force_login(org_world.a.users["viewer"])
+    html = client.get(f"/runs/{world.run.pk}/leaderboard/").content.decode()
+    assert "bounds approximate: p50, p90, p95, p99" in html  # 20 cases: every latency bound
+    assert "beats mock:b" in html  # a passes 20 of 20, b 5 of 20: the corrected test says so
