@@ -209,7 +209,8 @@ def compute_boards(
         case_means = np.where(m["q_n"] > 0, m["q_sum"] / m["q_n"], np.nan)
     differences = stats.paired_differences(m["q_sum"], m["q_n"]) if a >= 2 else None
     ranks = stats.rank_by_bounds([x.low for x in means], [x.high for x in means],
-                                 beats=None if differences is None else differences.beats)
+                                 beats=None if differences is None else differences.beats,
+                                 values=[x.value for x in means])
     quality = []
     for j in range(a):
         if m["q_n"][:, j].sum() <= 0:
