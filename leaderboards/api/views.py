@@ -43,7 +43,9 @@ class BoardRowSerializer(serializers.Serializer):
     value = serializers.FloatField(allow_null=True)
     ci_low = serializers.FloatField(allow_null=True, help_text="95% lower bound.")
     ci_high = serializers.FloatField(allow_null=True, help_text="95% upper bound.")
-    rank = serializers.IntegerField(allow_null=True, help_text="1 + arms whose bounds clear this arm's.")
+    rank = serializers.IntegerField(allow_null=True, help_text=(
+        "1 + arms whose bounds clear this arm's; quality: a new rank only where every arm above beats every "
+        "arm below by bounds and the Holm-corrected paired test."))
     low_sample = serializers.BooleanField()
 
 
