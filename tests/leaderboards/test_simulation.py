@@ -183,3 +183,17 @@ def test_leaderboard_page_marks_approximate_bounds_and_claims(client, org_world)
     html = client.get(f"/runs/{world.run.pk}/leaderboard/").content.decode()
     assert "bounds approximate: p50, p90, p95, p99" in html  # 20 cases: every latency bound
     assert "beats mock:b" in html  # a passes 20 of 20, b 5 of 20: the corrected test says so
+
+
+def test_level_ranks_never_order_arms_the_test_leaves_together():
+    # a clearly beats b; c sits between them and is separated from neither. Arena ranks say
+    # a=1, c=1, b=2: "c above b", which nothing supports. Levels: one rank for all three.
+    lows, highs = [0.80, 0.40, 0.45], [0.90, 0.50, 0.85]
+    beats = np.zeros((3, 3), dtype=bool)
+    beats[0, 1] = True
+    assert stats.rank_by_bounds(lows, highs) == [1, 2, 1]
+    assert stats.rank_by_bounds(lows, highs, beats=beats, values=[0.85, 0.45, 0.7]) == [1, 1, 1]
+    # Once a and c both beat b, b gets the next level.
+    beats[2, 1] = True
+    highs[1] = 0.44
+    assert stats.rank_by_bounds(lows, highs, beats=beats, values=[0.85, 0.45, 0.7]) == [1, 3, 1]
