@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from benchhub.api.errors import PayloadTooLarge, ValidationFailed
 from benchhub.api.pagination import paginated_response
 from experiments import selectors, services
+from experiments.judging import run_evaluator_spent
 from experiments.models import Attempt, AttemptStatus, CaseKind, Dataset, Experiment, Run, RunStatus
 from leaderboards.selectors import run_leaderboard_summary
 from orgs.permissions import org_context
@@ -49,12 +50,14 @@ class ExperimentOutputSerializer(serializers.ModelSerializer):
     arms = serializers.SerializerMethodField()
     evaluator_profile = serializers.IntegerField(source="evaluator_profile_id", allow_null=True)
     budget_usd = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=False, allow_null=True)
+    evaluator_budget_usd = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=False,
+                                                    allow_null=True)
 
     class Meta:
         model = Experiment
         fields = [
             "id", "name", "dataset", "arms", "scorers", "evaluator_profile", "samples_per_case", "seed",
-            "budget_usd", "concurrency", "prompt_template", "created_at",
+            "budget_usd", "concurrency", "prompt_template", "evaluator_budget_usd", "created_at",
         ]
 
     def get_arms(self, experiment: Experiment) -> list[dict[str, Any]]:
@@ -89,6 +92,10 @@ def run_output(run: Run, request: Request | None = None, *, detail: bool = True)
         "html_url": run_html_url(run, request),
     }
     if detail:
+        # The evaluator's spend, apart from the arms' (`spent_usd`), against its own cap.
+        budget = (run.snapshot.get("experiment") or {}).get("evaluator_budget_usd")
+        data["evaluator_spent_usd"] = float(run_evaluator_spent(run_id=run.pk))
+        data["evaluator_budget_usd"] = float(budget) if budget is not None else None
         data["snapshot"] = run.snapshot
         data["leaderboard"] = run_leaderboard_summary(run=run)  # the four boards once the run has ended
     return data
@@ -108,9 +115,22 @@ class RunOutputSerializer(serializers.Serializer):
     stop_reason = serializers.CharField(allow_null=True)
     message = serializers.CharField(allow_null=True)
     spent_usd = serializers.FloatField()
+    evaluator_spent_usd = serializers.FloatField(required=False, help_text="Evaluator spend on this run, apart from the arms'.")
+    evaluator_budget_usd = serializers.FloatField(required=False, allow_null=True)
     html_url = serializers.URLField()
     snapshot = serializers.DictField(required=False)
     leaderboard = serializers.DictField(required=False, allow_null=True, help_text="quality/speed/cost/evaluator boards; null until the run ends.")
+
+
+class EvaluatorScoreSerializer(serializers.Serializer):
+    """The evaluator's verdict as org users see it: scores only, never the rationale or raw output."""
+
+    profile = serializers.IntegerField()
+    version = serializers.IntegerField()
+    overall = serializers.FloatField(allow_null=True)
+    passed = serializers.BooleanField(allow_null=True)
+    criteria = serializers.DictField(child=serializers.IntegerField())
+    status = serializers.ChoiceField(choices=["scored", "invalid"])
 
 
 class AttemptOutputSerializer(serializers.ModelSerializer):
@@ -119,6 +139,7 @@ class AttemptOutputSerializer(serializers.ModelSerializer):
     usage = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
     cost_usd = serializers.DecimalField(max_digits=14, decimal_places=8, coerce_to_string=False, allow_null=True)
+    evaluator_score = serializers.SerializerMethodField()
 
     class Meta:
         model = Attempt
@@ -135,6 +156,14 @@ class AttemptOutputSerializer(serializers.ModelSerializer):
             "output_tokens": attempt.output_tokens,
             "cached_tokens": attempt.cached_tokens,
         }
+
+    @extend_schema_field(EvaluatorScoreSerializer(allow_null=True))
+    def get_evaluator_score(self, attempt: Attempt) -> dict[str, Any] | None:
+        evaluation = selectors.attempt_own_evaluation(attempt=attempt)
+        if evaluation is None:
+            return None
+        return {"profile": evaluation.profile_id, "version": evaluation.profile_version, "overall": evaluation.overall,
+                "passed": evaluation.passed, "criteria": evaluation.criteria, "status": evaluation.status}
 
     def get_error(self, attempt: Attempt) -> dict[str, str] | None:
         if not attempt.error_type:
@@ -208,6 +237,8 @@ class ExperimentListCreateView(APIView):
         concurrency = serializers.IntegerField(min_value=1, max_value=2000, default=16)
         prompt_template = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False,
                                                 allow_null=True, default=None)
+        evaluator_budget_usd = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0, required=False,
+                                                        allow_null=True, default=None)
 
     @extend_schema(responses=ExperimentOutputSerializer(many=True))
     def get(self, request: Request) -> Response:

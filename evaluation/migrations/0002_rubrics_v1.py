@@ -1,0 +1,47 @@
+"""Rubric version 1: PR work (technical quality, correctness confidence, change risk) and QA/RAG
+(correctness, faithfulness to the given context, hallucination). Data, never edited: a change is a
+new version in a new migration."""
+
+from django.db import migrations
+
+SCALE = {"min": 1, "max": 5, "weight": 1.0}
+PR = [
+    {"key": "technical_quality", "description": "Is the change clean, idiomatic and minimal for what the task asks? "
+                                                "5 = what a senior engineer would write, 1 = unacceptable.", **SCALE},
+    {"key": "correctness_confidence", "description": "How sure are you that the change does what the task asks, "
+                                                     "given the code and the validation results? 5 = certain, "
+                                                     "1 = it is wrong.", **SCALE},
+    {"key": "change_risk", "description": "How safe is it to merge? 5 = no risk to other behaviour, "
+                                          "1 = likely to break something.", **SCALE},
+]
+QA = [
+    {"key": "correctness", "description": "Does the answer answer the task correctly (compare with the reference "
+                                          "when there is one)? 5 = fully correct, 1 = wrong.", **SCALE},
+    {"key": "faithfulness", "description": "Is every claim supported by the task and the given context? "
+                                           "5 = fully supported, 1 = contradicts them.", **SCALE},
+    {"key": "hallucination", "description": "Does the answer avoid invented facts? 5 = nothing invented, "
+                                            "1 = mostly invented.", **SCALE},
+]
+DATA_CLEANING = [
+    {"key": "correctness", "description": "Are the errors in the table fixed without changing correct values? "
+                                          "5 = all fixed, nothing broken, 1 = not cleaned or damaged.", **SCALE},
+    {"key": "format", "description": "Is the answer the table only, same header and row order? 5 = exactly, "
+                                     "1 = not a table.", **SCALE},
+]
+RUBRICS = {"pr": (PR, 0.6), "qa": (QA, 0.6), "rag": (QA, 0.6), "data_cleaning": (DATA_CLEANING, 0.6)}
+
+
+def seed(apps, schema_editor):
+    Rubric = apps.get_model("evaluation", "Rubric")
+    for kind, (criteria, threshold) in RUBRICS.items():
+        Rubric.objects.update_or_create(version="1", kind=kind,
+                                        defaults={"criteria": criteria, "pass_threshold": threshold})
+
+
+def unseed(apps, schema_editor):
+    apps.get_model("evaluation", "Rubric").objects.filter(version="1").delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [("evaluation", "0001_initial")]
+    operations = [migrations.RunPython(seed, unseed)]
