@@ -25,6 +25,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, QuerySet, Sum
 
+from evaluation.agreement import calibration_report, shadow_report
 from evaluation.blinding import Redactor, redactor_for
 from evaluation.evaluator import evaluator_profile_spec, rubric_for
 from evaluation.inputs import artifact_of, judge_input, judge_task
@@ -314,3 +315,57 @@ def evaluator_replay(*, run: Run, profile: EvaluatorProfile) -> ReplayResult:
         run_leaderboard_schedule(run_id=run.pk)
     return ReplayResult(run=run.pk, profile=profile.pk, scored=counts.get(EvaluationStatus.SCORED, 0),
                         invalid=counts.get(EvaluationStatus.INVALID, 0), calls=stats.calls)
+
+
+# --- how far to trust a profile ----------------------------------------------------------------
+
+
+def evaluator_shadow(*, run_id: int, profile_a: int, profile_b: int) -> dict[str, Any]:
+    """Two profiles compared on the run's attempts both scored (`evaluation.agreement.shadow_report`)."""
+    rows = AttemptEvaluation.objects.filter(run_id=run_id, status=EvaluationStatus.SCORED,
+                                            profile_id__in=[profile_a, profile_b])
+    by_attempt: dict[int, dict[int, tuple[float, bool]]] = defaultdict(dict)
+    for attempt_id, profile_id, overall, passed in rows.values_list("attempt_id", "profile_id", "overall", "passed"):
+        by_attempt[attempt_id][profile_id] = (overall, passed)
+    both = [v for v in by_attempt.values() if len(v) == 2]
+    report = shadow_report([v[profile_a][0] for v in both], [v[profile_b][0] for v in both],
+                           [v[profile_a][1] for v in both], [v[profile_b][1] for v in both])
+    return {"run": run_id, "profile_a": profile_a, "profile_b": profile_b, **report}
+
+
+PR_TESTS = "pr_tests"
+
+
+def evaluator_calibration(*, run_id: int, profile_id: int) -> dict[str, Any]:
+    """The profile's pass against the tests' pass on the run's scored attempts: κ and confusion matrix.
+
+    Ground truth is the `pr_tests` scorer's pass where the attempt has one; `truth` says which was
+    used, and attempts without any ground truth are left out."""
+    rows = (
+        AttemptEvaluation.objects.filter(run_id=run_id, profile_id=profile_id, status=EvaluationStatus.SCORED)
+        .values_list("passed", "attempt__scores")
+    )
+    judge, truth = [], []
+    for passed, scores in rows:
+        test = (scores or {}).get(PR_TESTS)
+        if test and test.get("passed") is not None:
+            judge.append(bool(passed))
+            truth.append(bool(test["passed"]))
+    return {"run": run_id, "profile": profile_id, "truth": PR_TESTS, **calibration_report(judge, truth)}
+
+
+def evaluator_position_bias(*, profile_id: int) -> dict[str, Any]:
+    """How a profile leans on answer order, over all its pairwise judgements: the share of decided
+    single-order verdicts that picked the answer shown first (0.5 = no lean), and the share of
+    pairs whose two orders disagreed (and so count as ties)."""
+    rows = list(
+        PairwiseEvaluation.objects.filter(profile_id=profile_id, outcome__isnull=False)
+        .values_list("winner_ab", "winner_ba")
+    )
+    decided = [w for pair in rows for w in pair if w in ("A", "B")]
+    disagreed = sum(1 for ab, ba in rows if pairwise_outcome(ab, ba) == 0.5 and ab != "tie" and ba != "tie")
+    return {
+        "profile": profile_id, "pairs": len(rows),
+        "first_position_rate": round(decided.count("A") / len(decided), 6) if decided else None,
+        "order_disagreement_rate": round(disagreed / len(rows), 6) if rows else None,
+    }
