@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from evaluation.judge import PROMPTS, ProfileSpec, RubricSpec
 from evaluation.models import EvaluatorProfile, Rubric
+from evaluation.rubrics import BUILTIN, rubrics_ensure
 from providers import crypto
 from providers.interface import Endpoint, ProviderKind
 from providers.services import CredentialInvalid, credential_validate
@@ -36,7 +37,7 @@ class ProfileFrozen(ProfileInvalid):
 
 
 def rubric_versions() -> list[str]:
-    return sorted(set(Rubric.objects.values_list("version", flat=True)))
+    return sorted(set(Rubric.objects.values_list("version", flat=True)) | set(BUILTIN))
 
 
 def _validate(*, provider: str, model: str, base_url: str | None, api_version: str | None, has_key: bool,
@@ -48,6 +49,7 @@ def _validate(*, provider: str, model: str, base_url: str | None, api_version: s
                             has_key=has_key)
     except CredentialInvalid as exc:
         raise ProfileInvalid(str(exc)) from exc
+    rubrics_ensure(rubric_version)
     if not Rubric.objects.filter(version=rubric_version).exists():
         raise ProfileInvalid(f"unknown rubric version {rubric_version!r}; known: {', '.join(rubric_versions())}")
     if prompt_version not in PROMPTS:
@@ -129,6 +131,7 @@ def evaluator_profile_spec(profile: EvaluatorProfile) -> ProfileSpec:
 
 def rubric_for(*, version: str, kind: str) -> RubricSpec:
     """The rubric of `version` for a case kind; kinds without one of their own use the QA rubric."""
+    rubrics_ensure(version)
     rows = {r.kind: r for r in Rubric.objects.filter(version=version, kind__in=[kind, "qa"])}
     row = rows.get(kind) or rows.get("qa")
     if row is None:

@@ -20,6 +20,7 @@ from experiments.judging import evaluator_position_bias, evaluator_replay, evalu
 from experiments.models import Attempt, AttemptEvaluation, PairwiseEvaluation, RunStatus
 from experiments.services import dataset_create, experiment_create, run_start
 from leaderboards.services import run_leaderboard_compute
+from providers.registry import adapter_for
 from providers.services import credential_set, policy_set
 from tests.conftest import bearer
 from tests.evaluation.judges import JUDGE_KEY, RATIONALE, judge, judge_profile, user_text
@@ -30,6 +31,10 @@ from tests.fakes.base import Reply
 from tests.fakes.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+# The adapters import their SDK on first use; doing that here, as a worker's preload does, keeps a
+# multi-second import on a loaded machine off the call loop (where it starves a Redis connect).
+adapter_for("openai"), adapter_for("anthropic")
 
 ARM_KEY = "sk-org-arm-key-1234abcd"
 GPT, CLAUDE = "gpt-4o-mini", "claude-3-5-haiku-latest"

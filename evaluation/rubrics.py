@@ -1,8 +1,16 @@
-"""Rubric version 1: PR work (technical quality, correctness confidence, change risk) and QA/RAG
-(correctness, faithfulness to the given context, hallucination). Data, never edited: a change is a
-new version in a new migration."""
+"""The built-in rubric versions, as data. `rubrics_ensure` writes them as `Rubric` rows the first time
+they are needed (a flushed or fresh database gets them back); a built-in version is never edited, a
+change is a new version here or a row of a new version made by platform staff in admin.
 
-from django.db import migrations
+Version 1: PR work (technical quality, correctness confidence, change risk), QA and RAG
+(correctness, faithfulness to the given context, hallucination), data cleaning.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evaluation.models import Rubric
 
 SCALE = {"min": 1, "max": 5, "weight": 1.0}
 PR = [
@@ -28,20 +36,14 @@ DATA_CLEANING = [
     {"key": "format", "description": "Is the answer the table only, same header and row order? 5 = exactly, "
                                      "1 = not a table.", **SCALE},
 ]
-RUBRICS = {"pr": (PR, 0.6), "qa": (QA, 0.6), "rag": (QA, 0.6), "data_cleaning": (DATA_CLEANING, 0.6)}
+_V1 = {"pr": (PR, 0.6), "qa": (QA, 0.6), "rag": (QA, 0.6), "data_cleaning": (DATA_CLEANING, 0.6)}
 
 
-def seed(apps, schema_editor):
-    Rubric = apps.get_model("evaluation", "Rubric")
-    for kind, (criteria, threshold) in RUBRICS.items():
-        Rubric.objects.update_or_create(version="1", kind=kind,
-                                        defaults={"criteria": criteria, "pass_threshold": threshold})
+BUILTIN: dict[str, dict[str, tuple[list[dict[str, Any]], float]]] = {"1": _V1}
 
 
-def unseed(apps, schema_editor):
-    apps.get_model("evaluation", "Rubric").objects.filter(version="1").delete()
-
-
-class Migration(migrations.Migration):
-    dependencies = [("evaluation", "0001_initial")]
-    operations = [migrations.RunPython(seed, unseed)]
+def rubrics_ensure(version: str) -> None:
+    """Store the built-in rubrics of `version` if they are not stored yet (idempotent)."""
+    for kind, (criteria, threshold) in BUILTIN.get(version, {}).items():
+        Rubric.objects.get_or_create(version=version, kind=kind,
+                                     defaults={"criteria": criteria, "pass_threshold": threshold})
