@@ -9,7 +9,7 @@ repair turn); a failed call or a budget refusal is asked again next time.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from evaluation.evaluator import evaluator_profile_freeze
@@ -23,27 +23,44 @@ BUDGET_REASON = "evaluator budget exhausted"
 @dataclass
 class Budget:
     """Evaluator spend against a cap (None: no cap). A call starts only while what is spent plus the
-    dearest verdict so far for each call in flight stays within the cap. Unpriced verdicts (a
+    dearest verdict so far for each call in flight stays within the cap; until the first price is
+    known one call probes alone, so a first wave of calls cannot overshoot. Unpriced verdicts (a
     local judge) add nothing: there is nothing known to count."""
 
     limit: Decimal | None = None
     spent: Decimal = Decimal(0)
     in_flight: int = 0
     dearest: Decimal = Decimal(0)
+    unpriced: bool = False
+    _changed: asyncio.Condition | None = field(default=None, repr=False)
 
-    def admit(self) -> bool:
-        if self.limit is not None and (
-            self.spent >= self.limit or self.spent + self.dearest * (self.in_flight + 1) > self.limit
-        ):
-            return False
-        self.in_flight += 1
-        return True
+    def _condition(self) -> asyncio.Condition:
+        if self._changed is None:
+            self._changed = asyncio.Condition()  # created on the loop that asks
+        return self._changed
 
-    def settle(self, verdict: Verdict) -> None:
-        self.in_flight -= 1
-        cost = verdict.cost_usd or Decimal(0)
-        self.spent += cost
-        self.dearest = max(self.dearest, cost)
+    async def admit(self) -> bool:
+        if self.limit is None:
+            return True
+        async with self._condition():
+            while self.in_flight and not self.dearest and not self.unpriced:
+                await self._condition().wait()  # the price probe is out
+            if self.spent >= self.limit or self.spent + self.dearest * (self.in_flight + 1) > self.limit:
+                return False
+            self.in_flight += 1
+            return True
+
+    async def settle(self, verdict: Verdict) -> None:
+        if self.limit is None:
+            return
+        async with self._condition():
+            self.in_flight -= 1
+            if verdict.cost_usd is None:
+                self.unpriced = True
+            cost = verdict.cost_usd or Decimal(0)
+            self.spent += cost
+            self.dearest = max(self.dearest, cost)
+            self._condition().notify_all()
 
 
 def verdicts_cached(*, profile_id: int, hashes: set[str]) -> dict[str, Verdict]:
@@ -70,13 +87,13 @@ def _ask(spec: ProfileSpec, requests: list[JudgeRequest], budget: Budget) -> dic
 
         async def one(request: JudgeRequest) -> Verdict:
             async with gate:
-                if not budget.admit():
+                if not await budget.admit():
                     return Verdict(status=INVALID, reason=BUDGET_REASON, cacheable=False)
                 verdict = Verdict(status=INVALID, reason="evaluator call interrupted", cacheable=False)
                 try:
                     verdict = await ajudge(profile=spec, request=request)
                 finally:
-                    budget.settle(verdict)
+                    await budget.settle(verdict)
                 return verdict
 
         return await asyncio.gather(*(one(r) for r in unique))

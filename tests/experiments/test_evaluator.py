@@ -129,3 +129,143 @@ def test_the_judge_never_sees_an_arm_identity_even_when_outputs_name_themselves(
     assert json.loads(detail)["evaluator_score"]["overall"] == 0.75
     # ... while staff have it stored.
     assert all(RATIONALE in e.rationale and e.raw_response for e in evaluations)
+
+
+def single_case_run(org, profile, *, cases: int = 1, arms=None, **fields):  # type: ignore[no-untyped-def]
+    """A small run with mock arms (no wire server: the judge server sees judge requests only)."""
+    experiment = make_experiment(org, cases=cases, arms=arms or [mock_arm("solo", mock_response="2")],
+                                 evaluator_profile=profile.pk, **fields)
+    return wait_for(run_start(experiment=experiment))
+
+
+@pytest.fixture
+def inline(settings):  # type: ignore[no-untyped-def]
+    settings.CELERY_TASK_ALWAYS_EAGER, settings.BENCHHUB_RUNS_INLINE = True, "sync"
+
+
+def first_message_count(server) -> list[int]:  # type: ignore[no-untyped-def]
+    return [len(seen.body["messages"]) for seen in server.seen]
+
+
+def test_malformed_json_is_repaired_once(inline, org_world, judge_server):
+    profile = judge_profile(judge_server)
+    judge_server.script(Reply.ok('{"rationale": "cut off", "correctness": 4'))  # then the judge answers well
+    run = single_case_run(org_world.a.org, profile)
+    evaluation = AttemptEvaluation.objects.get(run=run)
+    assert evaluation.status == "scored" and evaluation.overall == 0.75 and evaluation.passed is True
+    # The repair turn carries the bad answer and says what was wrong with it.
+    assert first_message_count(judge_server) == [2, 4]
+    repair = judge_server.seen[1].body["messages"][-1]["content"]
+    assert "not JSON" in repair
+    assert len(evaluation.raw_response) == 2
+
+
+def test_malformed_json_twice_is_invalid_never_a_pass_nor_the_lowest_score(inline, org_world, judge_server):
+    profile = judge_profile(judge_server)
+    judge_server.script(Reply.ok("I think it is fine."), Reply.ok("Score: 4/5"))
+    run = single_case_run(org_world.a.org, profile)
+    assert run.status == RunStatus.COMPLETED  # an invalid verdict never holds the run open
+    evaluation = AttemptEvaluation.objects.get(run=run)
+    assert evaluation.status == "invalid" and "no valid answer after one repair" in evaluation.reason
+    assert evaluation.overall is None and evaluation.passed is None and evaluation.criteria == {}
+    assert len(judge_server.seen) == 2  # one repair, no more
+    attempt = Attempt.objects.get(run=run)
+    assert attempt.evaluator_score is None
+    assert run_leaderboard_compute(run_id=run.pk).boards["evaluator"] == []  # not counted as 0
+
+
+def test_a_score_outside_the_scale_is_rejected(inline, org_world, judge_server):
+    profile = judge_profile(judge_server)
+    # Two cases: one judged in scale, one judged 9 of 5 in both turns.
+    judge_server.responder = judge(score=lambda prompt: 9 if "What is 0 + 1" in prompt else 5)
+    run = single_case_run(org_world.a.org, profile, cases=2)
+    by_case = {e.attempt.task_instance.case.case_id: e for e in AttemptEvaluation.objects.filter(run=run)
+               .select_related("attempt__task_instance__case")}
+    bad, good = by_case["case-0"], by_case["case-1"]
+    assert bad.status == "invalid" and "9 is not one of [1, 2, 3, 4, 5]" in bad.reason
+    assert bad.overall is None and bad.passed is None
+    assert good.status == "scored" and good.overall == 1.0
+    assert len(judge_server.seen) == 3  # the good one once, the bad one and its repair
+    # The evaluator board counts the scored attempt only: the invalid one is neither 0 nor a pass.
+    row = run_leaderboard_compute(run_id=run.pk).boards["evaluator"][0]
+    assert row["n"] == 1 and row["value"] == 1.0
+
+
+def test_replay_with_a_new_profile_calls_only_the_evaluator_and_keeps_the_old_scores(
+    inline, org_world, judge_server, arm_servers,
+):
+    org = org_world.a.org
+    old = judge_profile(judge_server, name="judge-a")
+    run = wait_for(run_start(experiment=vendor_experiment(org, arm_servers, old)))
+    openai, anthropic = arm_servers
+    arm_calls = len(openai.seen) + len(anthropic.seen)
+    assert arm_calls == 6
+    before = {e.attempt_id: (e.overall, e.criteria) for e in AttemptEvaluation.objects.filter(run=run, profile=old)}
+    scores_before = dict(Attempt.objects.filter(run=run).values_list("pk", "evaluator_score"))
+
+    other = FakeOpenAI(api_key=JUDGE_KEY).start()
+    try:
+        other.responder = judge(score=2, winner="B")
+        new = judge_profile(other, name="judge-b", model="gpt-4.1")
+        out = io.StringIO()
+        call_command("evaluator_replay", "--run", str(run.pk), "--profile", str(new.pk), stdout=out)
+        assert json.loads(out.getvalue().strip().splitlines()[-1]) == {
+            "run": run.pk, "profile": new.pk, "scored": 6, "invalid": 0}
+        assert len(openai.seen) + len(anthropic.seen) == arm_calls  # no arm was called again
+        assert len(other.seen) == 6 + 2 * 3  # only the new evaluator: 6 grades, 3 pairs in both orders
+        assert {s.body["model"] for s in other.seen} == {"gpt-4.1"}
+
+        # A second replay pays nothing: every verdict is stored.
+        assert evaluator_replay(run=run, profile=new).calls == 0
+        assert len(other.seen) == 12
+    finally:
+        other.stop()
+
+    # Old scores intact, new ones beside them, each queryable by profile.
+    after = {e.attempt_id: (e.overall, e.criteria) for e in AttemptEvaluation.objects.filter(run=run, profile=old)}
+    assert after == before
+    assert set(AttemptEvaluation.objects.filter(run=run, profile=new).values_list("overall", flat=True)) == {0.25}
+    assert dict(Attempt.objects.filter(run=run).values_list("pk", "evaluator_score")) == scores_before
+    assert PairwiseEvaluation.objects.filter(run=run, profile=new).count() == 3
+    shadow = evaluator_shadow(run_id=run.pk, profile_a=old.pk, profile_b=new.pk)
+    # All pass against all fail: no agreement, κ 0, and no rank correlation for constant scores.
+    assert shadow["n"] == 6 and shadow["agreement"] == 0.0 and shadow["kappa"] == 0.0 and shadow["spearman"] is None
+
+
+def test_a_judge_that_always_prefers_the_first_answer_yields_ties(inline, org_world, judge_server):
+    profile = judge_profile(judge_server)
+    judge_server.responder = judge(winner="A")
+    arms = [mock_arm("good", mock_response="2"), mock_arm("bad", mock_response="I do not know")]
+    run = single_case_run(org_world.a.org, profile, cases=4, arms=arms)
+    pairs = PairwiseEvaluation.objects.filter(run=run)
+    assert pairs.count() == 4
+    assert {(p.winner_ab, p.winner_ba, p.outcome) for p in pairs} == {("A", "A", 0.5)}  # ties, not wins
+    bias = evaluator_position_bias(profile_id=profile.pk)
+    assert bias == {"profile": profile.pk, "pairs": 4, "first_position_rate": 1.0, "order_disagreement_rate": 1.0}
+
+
+def test_a_consistent_judge_gives_wins_in_both_orders(inline, org_world, judge_server):
+    profile = judge_profile(judge_server)
+    judge_server.responder = judge(winner=lambda a, b: "A" if a.strip() == "2" else "B")
+    arms = [mock_arm("bad", mock_response="I do not know"), mock_arm("good", mock_response="2")]
+    run = single_case_run(org_world.a.org, profile, cases=4, arms=arms)
+    assert set(PairwiseEvaluation.objects.filter(run=run).values_list("outcome", flat=True)) == {0.0}  # a lost
+    assert evaluator_position_bias(profile_id=profile.pk)["first_position_rate"] == 0.5
+    ratings = run_leaderboard_compute(run_id=run.pk).pairwise
+    assert ratings["judgements"] == 4
+    assert ratings["ratings"][0]["arm"] == "mock:good"
+
+
+def test_evaluator_budget_caps_evaluator_spend_apart_from_arm_spend(inline, api_client, org_world, judge_server):
+    profile = judge_profile(judge_server)
+    run = single_case_run(org_world.a.org, profile, cases=8, evaluator_budget_usd="0.0002")
+    evaluations = AttemptEvaluation.objects.filter(run=run)
+    refused = evaluations.filter(reason=BUDGET_REASON)
+    assert evaluations.count() == 8 and 0 < refused.count() < 8
+    assert all(e.status == "invalid" and e.retryable and e.overall is None for e in refused)
+    body = bearer(api_client, org_world.a.keys["viewer"]).get(f"/api/v1/runs/{run.pk}/").json()
+    assert 0 < body["evaluator_spent_usd"] <= 0.0002
+    assert body["evaluator_budget_usd"] == 0.0002
+    assert body["spent_usd"] != body["evaluator_spent_usd"]  # arm spend is reported on its own
+    assert len(judge_server.seen) == 8 - refused.count()
+    assert EvaluatorVerdict.objects.filter(profile=profile).count() == 8 - refused.count()
