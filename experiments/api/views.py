@@ -14,6 +14,8 @@ from rest_framework.views import APIView
 
 from benchhub.api.errors import PayloadTooLarge, ValidationFailed
 from benchhub.api.pagination import paginated_response
+from evaluation.api.views import EvaluatorScoreOutputSerializer
+from evaluation.sample import evaluator_score
 from experiments import selectors, services
 from experiments.judging import run_evaluator_spent
 from experiments.models import Attempt, AttemptStatus, CaseKind, Dataset, Experiment, Run, RunStatus
@@ -122,17 +124,6 @@ class RunOutputSerializer(serializers.Serializer):
     leaderboard = serializers.DictField(required=False, allow_null=True, help_text="quality/speed/cost/evaluator boards; null until the run ends.")
 
 
-class EvaluatorScoreSerializer(serializers.Serializer):
-    """The evaluator's verdict as org users see it: scores only, never the rationale or raw output."""
-
-    profile = serializers.IntegerField()
-    version = serializers.IntegerField()
-    overall = serializers.FloatField(allow_null=True)
-    passed = serializers.BooleanField(allow_null=True)
-    criteria = serializers.DictField(child=serializers.IntegerField())
-    status = serializers.ChoiceField(choices=["scored", "invalid"])
-
-
 class AttemptOutputSerializer(serializers.ModelSerializer):
     arm = serializers.CharField(source="arm.label")
     case = serializers.CharField(source="task_instance.case.case_id")
@@ -157,13 +148,14 @@ class AttemptOutputSerializer(serializers.ModelSerializer):
             "cached_tokens": attempt.cached_tokens,
         }
 
-    @extend_schema_field(EvaluatorScoreSerializer(allow_null=True))
+    @extend_schema_field(EvaluatorScoreOutputSerializer(allow_null=True))
     def get_evaluator_score(self, attempt: Attempt) -> dict[str, Any] | None:
         evaluation = selectors.attempt_own_evaluation(attempt=attempt)
         if evaluation is None:
             return None
-        return {"profile": evaluation.profile_id, "version": evaluation.profile_version, "overall": evaluation.overall,
-                "passed": evaluation.passed, "criteria": evaluation.criteria, "status": evaluation.status}
+        return evaluator_score(profile_id=evaluation.profile_id, version=evaluation.profile_version,
+                               status=evaluation.status, overall=evaluation.overall, passed=evaluation.passed,
+                               criteria=evaluation.criteria)
 
     def get_error(self, attempt: Attempt) -> dict[str, str] | None:
         if not attempt.error_type:

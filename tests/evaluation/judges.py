@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import pytest
 
 from evaluation.evaluator import evaluator_profile_create
 from evaluation.models import EvaluatorProfile
 from tests.fakes.base import FakeServer
+from tests.fakes.openai_server import FakeOpenAI
 
 JUDGE_KEY = "sk-platform-judge-secret-9d8c7b6a"
 RATIONALE = "JUDGE-RATIONALE-internal-only"
@@ -53,6 +56,15 @@ def judge(*, score: Callable[[str], int] | int = 4,
                            **{key: value for key in properties if key != "rationale"}})
 
     return respond
+
+
+@pytest.fixture
+def judge_server() -> Iterator[FakeOpenAI]:
+    """A fake OpenAI server answering as a well-behaved judge (4 of 5 everywhere, prefers A)."""
+    server = FakeOpenAI(api_key=JUDGE_KEY).start()
+    server.responder = judge()
+    yield server
+    server.stop()
 
 
 def judge_profile(server: FakeServer, *, name: str = "judge", model: str = "gpt-4.1-mini", provider: str = "openai",

@@ -44,14 +44,6 @@ IDENTITIES = ("openai", "anthropic", "gpt-4o", "4o-mini", "claude", "haiku", "op
 
 
 @pytest.fixture
-def judge_server() -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI(api_key=JUDGE_KEY).start()
-    server.responder = judge()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def arm_servers() -> Iterator[tuple[FakeOpenAI, FakeAnthropic]]:
     """Arms whose answers name their own model and maker, as real models do."""
     openai, anthropic = FakeOpenAI(api_key=ARM_KEY).start(), FakeAnthropic(api_key=ARM_KEY).start()
