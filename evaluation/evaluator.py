@@ -40,7 +40,7 @@ def rubric_versions() -> list[str]:
     return sorted(set(Rubric.objects.values_list("version", flat=True)) | set(BUILTIN))
 
 
-def _validate(*, provider: str, model: str, base_url: str | None, api_version: str | None, has_key: bool,
+def evaluator_profile_validate(*, provider: str, model: str, base_url: str | None, api_version: str | None, has_key: bool,
               rubric_version: str, prompt_version: str, sampling: dict[str, Any], config: dict[str, Any]) -> None:
     if not model:
         raise ProfileInvalid("model is required")
@@ -69,7 +69,7 @@ def evaluator_profile_create(
         raise ProfileInvalid("name is required")
     sampling = {**DEFAULT_SAMPLING, **(sampling or {})}
     config = dict(config or {})
-    _validate(provider=provider, model=model, base_url=base_url, api_version=api_version, has_key=bool(api_key),
+    evaluator_profile_validate(provider=provider, model=model, base_url=base_url, api_version=api_version, has_key=bool(api_key),
               rubric_version=rubric_version, prompt_version=prompt_version, sampling=sampling, config=config)
     for _ in range(3):  # two creations of one name race for the next version number
         try:
@@ -101,7 +101,7 @@ def evaluator_profile_revise(*, profile: EvaluatorProfile, api_key: str | None =
         if locked.is_frozen:  # a verdict landed meanwhile
             raise ProfileFrozen(f"{locked} has been used; change it as a new version")
         has_key = bool(api_key or locked.encrypted_api_key)
-        _validate(has_key=has_key, **{k: fields[k] for k in VERDICT_FIELDS})
+        evaluator_profile_validate(has_key=has_key, **{k: fields[k] for k in VERDICT_FIELDS})
         for name, value in fields.items():
             setattr(locked, name, value)
         if api_key:

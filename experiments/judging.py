@@ -297,6 +297,19 @@ class ReplayResult:
         return {"run": self.run, "profile": self.profile, "scored": self.scored, "invalid": self.invalid}
 
 
+def evaluator_replay_send(*, run_id: int, profile_id: int) -> None:
+    """Replay on the scoring queue (in-process without a broker), for the admin action."""
+    from django.conf import settings
+
+    from experiments.queues import Queue, queue_name
+    from experiments.tasks import evaluator_replay as task
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        task.apply(args=(run_id, profile_id))
+    else:
+        transaction.on_commit(lambda: task.apply_async((run_id, profile_id), queue=queue_name(Queue.SCORING)))
+
+
 def evaluator_replay(*, run: Run, profile: EvaluatorProfile) -> ReplayResult:
     """Re-score a run's stored attempts with `profile`: calls the evaluator only, never an arm.
 
