@@ -25,7 +25,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, QuerySet, Sum
 
-from evaluation.agreement import calibration_report, shadow_report
+from evaluation.agreement import calibration_report, drift_alarm, shadow_report
 from evaluation.blinding import Redactor, redactor_for
 from evaluation.evaluator import evaluator_profile_spec, rubric_for
 from evaluation.inputs import artifact_of, judge_input, judge_task
@@ -382,3 +382,15 @@ def evaluator_position_bias(*, profile_id: int) -> dict[str, Any]:
         "first_position_rate": round(decided.count("A") / len(decided), 6) if decided else None,
         "order_disagreement_rate": round(disagreed / len(rows), 6) if rows else None,
     }
+
+
+def evaluator_calibrate(*, run_id: int, profile_id: int) -> dict[str, Any]:
+    """Calibration of a profile on a run used as its fixed calibration set. The first calibration is
+    recorded on the profile; later ones raise `drift` when κ fell below the recorded value."""
+    report = evaluator_calibration(run_id=run_id, profile_id=profile_id)
+    profile = EvaluatorProfile.objects.get(pk=profile_id)
+    recorded = profile.calibration or {}
+    if not recorded and report["n"]:
+        recorded = {"run": run_id, "kappa": report["kappa"], "agreement": report["agreement"], "n": report["n"]}
+        EvaluatorProfile.objects.filter(pk=profile_id).update(calibration=recorded)
+    return {**report, "recorded": recorded, "drift": drift_alarm(recorded=recorded, current=report)}

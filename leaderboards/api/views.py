@@ -71,6 +71,9 @@ class RunLeaderboardView(APIView):
         version = serializers.IntegerField()
         computed_at = serializers.DateTimeField()
         evaluator_profile = serializers.CharField(allow_null=True)
+        evaluator_trust = serializers.DictField(
+            allow_null=True, help_text="Beside the evaluator board: the judge's κ and confusion matrix against the PR "
+            "tests on this run, and its position bias.")
         frontier = serializers.ListField(child=serializers.DictField())
         failures = serializers.DictField(help_text="Failed attempts by error type and by arm.")
 

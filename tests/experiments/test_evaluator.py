@@ -109,6 +109,9 @@ def test_the_judge_never_sees_an_arm_identity_even_when_outputs_name_themselves(
     assert {row["arm"] for row in boards["evaluator"]} == {f"openai:{GPT}", f"anthropic:{CLAUDE}"}
     pairwise = client.get(f"/api/v1/runs/{run.pk}/pairwise/").json()
     assert pairwise["judgements"] == 3
+    # Beside the evaluator board: how far to trust the judge (no PR tests here, so no calibration items).
+    trust = boards["evaluator_trust"]
+    assert trust["position_bias"]["pairs"] == 3 and trust["calibration"]["n"] == 0
 
     # Org users see the scores, never the rationale or the raw judge output.
     attempts = client.get(f"/api/v1/runs/{run.pk}/attempts/").json()["results"]
@@ -261,3 +264,22 @@ def test_evaluator_budget_caps_evaluator_spend_apart_from_arm_spend(inline, api_
     assert body["spent_usd"] != body["evaluator_spent_usd"]  # arm spend is reported on its own
     assert len(judge_server.seen) == 8 - refused.count()
     assert EvaluatorVerdict.objects.filter(profile=profile).count() == 8 - refused.count()
+
+
+def test_calibration_against_the_pr_tests_is_shown_beside_the_evaluator_board(
+    inline, api_client, org_world, judge_server,
+):
+    profile = judge_profile(judge_server)
+    judge_server.responder = judge(score=lambda prompt: 5 if "FIXED" in prompt else 1)
+    arms = [mock_arm("fixer", mock_response="FIXED"), mock_arm("breaker", mock_response="BROKEN")]
+    run = single_case_run(org_world.a.org, profile, cases=4, arms=arms)
+    # Ground truth as the PR test scorer writes it: every fixer patch passes, one breaker patch too.
+    for attempt in Attempt.objects.filter(run=run).select_related("arm", "task_instance__case"):
+        passed = attempt.arm.model == "fixer" or attempt.task_instance.case.case_id == "case-0"
+        attempt.scores = {**attempt.scores, "pr_tests": {"value": float(passed), "passed": passed, "details": {}}}
+        attempt.save(update_fields=["scores"])
+    run_leaderboard_compute(run_id=run.pk)
+    body = bearer(api_client, org_world.a.keys["viewer"]).get(f"/api/v1/runs/{run.pk}/leaderboard/").json()
+    calibration = body["evaluator_trust"]["calibration"]
+    assert calibration["confusion"] == {"tp": 4, "fp": 0, "fn": 1, "tn": 3}
+    assert calibration["n"] == 8 and calibration["agreement"] == 0.875 and calibration["kappa"] == 0.75
