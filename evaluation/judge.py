@@ -40,13 +40,13 @@ PROMPTS: dict[str, dict[str, str]] = {
         "single": (
             "## Task ({kind})\n{task}\n{context}{reference}{validation}\n## The {artifact_name} to grade\n<<<\n"
             "{artifact}\n>>>\n\n## Rubric (integer scores, higher is better)\n{criteria}\n\n"
-            "Reply with JSON: {{\"rationale\": \"<at most two sentences>\", {fields}}}"
+            "Reply with JSON: {{{fields}}}"
         ),
         "pairwise": (
             "## Task ({kind})\n{task}\n{context}{reference}\n## Answer A\n<<<\n{answer_a}\n>>>\n\n"
             "## Answer B\n<<<\n{answer_b}\n>>>\n\n## What makes an answer better\n{criteria}\n\n"
             "Which answer is better overall? Reply with JSON: "
-            "{{\"rationale\": \"<at most two sentences>\", \"winner\": \"A\" | \"B\" | \"tie\"}}"
+            "{{{reply}\"winner\": \"A\" | \"B\" | \"tie\"}}"
         ),
         "repair": (
             "Your reply was not valid: {problem}. Reply again with only one JSON object that matches the "
@@ -78,9 +78,12 @@ class RubricSpec:
         return cls(version=version, kind=kind, pass_threshold=float(pass_threshold),
                    criteria=tuple(Criterion(**c) for c in criteria))
 
-    def schema(self) -> dict[str, Any]:
-        """The JSON schema of a single-answer verdict: a short rationale and one integer per criterion."""
-        properties: dict[str, Any] = {"rationale": {"type": "string", "maxLength": RATIONALE_MAX_CHARS}}
+    def schema(self, *, rationale_chars: int = RATIONALE_MAX_CHARS) -> dict[str, Any]:
+        """The JSON schema of a single-answer verdict: a short rationale (none with `rationale_chars`
+        0, for judges too slow to afford one) and one integer per criterion."""
+        properties: dict[str, Any] = (
+            {"rationale": {"type": "string", "maxLength": rationale_chars}} if rationale_chars else {}
+        )
         for c in self.criteria:
             properties[c.key] = {"type": "integer", "enum": list(range(c.min, c.max + 1))}
         return {"type": "object", "properties": properties, "required": list(properties),
@@ -96,13 +99,12 @@ class RubricSpec:
         return criteria, overall, overall >= self.pass_threshold - 1e-9
 
 
-PAIRWISE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"rationale": {"type": "string", "maxLength": RATIONALE_MAX_CHARS},
-                   "winner": {"type": "string", "enum": list(WINNERS)}},
-    "required": ["rationale", "winner"],
-    "additionalProperties": False,
-}
+def pairwise_schema(*, rationale_chars: int = RATIONALE_MAX_CHARS) -> dict[str, Any]:
+    properties: dict[str, Any] = (
+        {"rationale": {"type": "string", "maxLength": rationale_chars}} if rationale_chars else {}
+    )
+    properties["winner"] = {"type": "string", "enum": list(WINNERS)}
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,11 @@ class ProfileSpec:
     prompt_version: str = DEFAULT_PROMPT_VERSION
     rubric_version: str = "1"
     sampling: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rationale_chars(self) -> int:
+        """Longest rationale asked for (`sampling.rationale_chars`; 0: scores only)."""
+        return int(self.sampling.get("rationale_chars", RATIONALE_MAX_CHARS))
 
     @property
     def response_format_style(self) -> str:
@@ -179,21 +186,25 @@ def _request(profile: ProfileSpec, user: str, schema: dict[str, Any]) -> JudgeRe
 def single_request(*, profile: ProfileSpec, rubric: RubricSpec, item: JudgeInput) -> JudgeRequest:
     """The request to grade one (already blinded) answer against the rubric."""
     fields = ", ".join(f'"{c.key}": <{c.min}-{c.max}>' for c in rubric.criteria)
+    if profile.rationale_chars:
+        fields = '"rationale": "<at most two sentences>", ' + fields
     user = PROMPTS[profile.prompt_version]["single"].format(
         **_sections(item), artifact_name="patch" if item.kind == "pr" else "answer",
         artifact=item.artifact or "(empty)", criteria=_criteria_text(rubric), fields=fields,
     )
-    return _request(profile, user, rubric.schema())
+    return _request(profile, user, rubric.schema(rationale_chars=profile.rationale_chars))
 
 
 def pairwise_request(*, profile: ProfileSpec, rubric: RubricSpec, item: JudgeInput, first: str,
                      second: str) -> JudgeRequest:
     """The request to compare two (blinded) answers to one task, `first` shown as A."""
     sections = {k: v for k, v in _sections(item).items() if k != "validation"}
+    reply = '"rationale": "<at most two sentences>", ' if profile.rationale_chars else ""
     user = PROMPTS[profile.prompt_version]["pairwise"].format(
         **sections, answer_a=first or "(empty)", answer_b=second or "(empty)", criteria=_criteria_text(rubric),
+        reply=reply,
     )
-    return _request(profile, user, PAIRWISE_SCHEMA)
+    return _request(profile, user, pairwise_schema(rationale_chars=profile.rationale_chars))
 
 
 @dataclass(frozen=True)
