@@ -333,7 +333,26 @@ class EvaluationStatus(models.TextChoices):
     INVALID = "invalid", "Invalid"
 
 
-class AttemptEvaluation(models.Model):
+class JudgeCall(models.Model):
+    """What an evaluator verdict cost and said: its reason when invalid, the staff-only rationale and
+    raw answers, its own tokens, cost (0 when it came from the verdict cache) and latency."""
+
+    reason = models.TextField(blank=True, default="")
+    rationale = models.TextField(blank=True, default="")
+    raw_response = models.JSONField(default=list, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=USD_MAX_DIGITS, decimal_places=USD_DECIMAL_PLACES, null=True, blank=True)
+    latency_ms = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    ORG_LOOKUP = "run__org"
+
+    class Meta:
+        abstract = True
+
+
+class AttemptEvaluation(JudgeCall):
     """One evaluator profile version's verdict on one attempt. A replay with another profile adds a
     row and leaves this one as it is, so scores stay queryable by profile.
 
@@ -346,25 +365,15 @@ class AttemptEvaluation(models.Model):
     profile = models.ForeignKey("evaluation.EvaluatorProfile", on_delete=models.PROTECT, related_name="+")
     profile_version = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=EvaluationStatus.choices)
-    reason = models.TextField(blank=True, default="")
     criteria = models.JSONField(default=dict, blank=True)
     overall = models.FloatField(null=True, blank=True)  # 0..1; NULL when invalid (never the lowest score)
     passed = models.BooleanField(null=True, blank=True)  # NULL when invalid (never a pass)
-    rationale = models.TextField(blank=True, default="")
-    raw_response = models.JSONField(default=list, blank=True)
     input_hash = models.CharField(max_length=64, blank=True, default="")
     cache_hit = models.BooleanField(default=False)
     # The judge did not answer (the call failed, or the run's evaluator budget was spent): a replay asks again.
     retryable = models.BooleanField(default=False)
-    input_tokens = models.PositiveIntegerField(default=0)
-    output_tokens = models.PositiveIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=USD_MAX_DIGITS, decimal_places=USD_DECIMAL_PLACES, null=True, blank=True)
-    latency_ms = models.FloatField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    ORG_LOOKUP = "run__org"
-
-    class Meta:
+    class Meta(JudgeCall.Meta):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["attempt", "profile"], name="attempteval_unique_attempt_profile"),
@@ -380,7 +389,7 @@ class AttemptEvaluation(models.Model):
         return f"evaluation {self.pk} of attempt {self.attempt_id} ({self.status})"
 
 
-class PairwiseEvaluation(models.Model):
+class PairwiseEvaluation(JudgeCall):
     """One evaluator verdict comparing two arms' attempts on the same task instance and sample, asked
     in both orders. `outcome` is for `attempt_a` (the arm listed first): 1 win, 0 loss, ½ tie; a
     win counts only when both orders agree. NULL when either order gave no verdict.
@@ -395,18 +404,8 @@ class PairwiseEvaluation(models.Model):
     winner_ab = models.CharField(max_length=8, blank=True, default="")  # a shown as A
     winner_ba = models.CharField(max_length=8, blank=True, default="")  # b shown as A
     outcome = models.FloatField(null=True, blank=True)
-    reason = models.TextField(blank=True, default="")
-    rationale = models.TextField(blank=True, default="")
-    raw_response = models.JSONField(default=list, blank=True)
-    input_tokens = models.PositiveIntegerField(default=0)
-    output_tokens = models.PositiveIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=USD_MAX_DIGITS, decimal_places=USD_DECIMAL_PLACES, null=True, blank=True)
-    latency_ms = models.FloatField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    ORG_LOOKUP = "run__org"
-
-    class Meta:
+    class Meta(JudgeCall.Meta):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["profile", "attempt_a", "attempt_b"], name="pairwise_unique_profile_pair"),

@@ -9,7 +9,6 @@ reaches: the product tells users how far to trust a judge, and a 270M model is n
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,7 +17,7 @@ from experiments.judging import evaluator_calibrate, evaluator_position_bias, ev
 from experiments.models import Attempt, AttemptEvaluation, PairwiseEvaluation
 from experiments.services import dataset_create, experiment_create, run_start
 from tests.experiments.factories import allow, jsonl, mock_arm, wait_for
-from tests.providers.llama_server import MODEL_ALIAS, LocalModelServer, require_local_llm
+from tests.providers.llama_server import MODEL_ALIAS, llama  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.local_llm, pytest.mark.django_db(transaction=True)]
 
@@ -54,17 +53,8 @@ def validation(passed: bool) -> dict:
     ]}
 
 
-@pytest.fixture(scope="module")
-def llama() -> Iterator[LocalModelServer]:
-    require_local_llm()
-    server = LocalModelServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
-
-def test_gemma_as_the_judge_of_a_small_pr_run_reports_its_kappa_against_the_tests(org_world, settings, llama):
+def test_gemma_as_the_judge_of_a_small_pr_run_reports_its_kappa_against_the_tests(org_world, settings, llama):  # noqa: F811
     settings.CELERY_TASK_ALWAYS_EAGER, settings.BENCHHUB_RUNS_INLINE = True, "sync"
     org = org_world.a.org
     allow(org, "mock")
