@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchhub.settings.local")
 
@@ -47,6 +47,16 @@ def _clear_request_id(**_: object) -> None:
 
 @worker_init.connect
 def _preload_before_fork(**_: object) -> None:
+    from benchhub.tracing import tracing_setup
     from benchhub.worker_preload import preload_for_fork
 
     preload_for_fork()
+    tracing_setup()  # the solo pool's one process; prefork children set up their own below
+
+
+@worker_process_init.connect
+def _tracing_in_each_process(**_: object) -> None:
+    # After the fork: the parent's span-export thread did not come along (off without OTEL_* set).
+    from benchhub.tracing import tracing_setup
+
+    tracing_setup(force=True)

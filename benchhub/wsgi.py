@@ -4,3 +4,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchhub.settings.local")
 application = get_wsgi_application()
+
+from benchhub.tracing import tracing_setup  # noqa: E402 - after Django is set up
+
+tracing_setup()  # off unless OTEL_EXPORTER_OTLP_ENDPOINT is set

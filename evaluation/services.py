@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from benchhub.tracing import span
 from evaluation.scorers import Score, ScoreInput, Scorer, scorer_build, scorer_key
 
 
@@ -75,10 +76,11 @@ def scores_compute(
     for key, scorer in scorers:
         if key in skip:
             continue
-        try:
-            results[key] = scorer.score(item).as_dict()
-        except Exception as exc:  # noqa: BLE001
-            results[key] = Score(0.0, False, {"error": f"{type(exc).__name__}: {exc}"}).as_dict()
+        with span("score", **{"benchhub.scorer": key}):
+            try:
+                results[key] = scorer.score(item).as_dict()
+            except Exception as exc:  # noqa: BLE001
+                results[key] = Score(0.0, False, {"error": f"{type(exc).__name__}: {exc}"}).as_dict()
     return results
 
 

@@ -12,9 +12,10 @@ import weakref
 from typing import Any
 
 from django.conf import settings
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import NoScriptError
 
+MAX_CONNECTIONS = 64  # per event loop (one per worker process)
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = weakref.WeakKeyDictionary()
 
 
@@ -30,7 +31,12 @@ def redis_client() -> Redis | None:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = _clients[loop] = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        # Blocking: more calls in flight on one loop than connections wait for one instead of
+        # failing with "Too many connections" (redis-py's plain pool raises past 100).
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=MAX_CONNECTIONS, timeout=10, socket_connect_timeout=2, socket_timeout=5,
+        )
+        client = _clients[loop] = Redis.from_pool(pool)  # owns the pool: closing the client closes it
     return client
 
 

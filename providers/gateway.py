@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.db import close_old_connections, connection
 
 from benchhub.request_context import get_request_id
+from benchhub.tracing import span, tracing_enabled
 from providers import backend, metrics
 from providers.adapters.pool import close_loop_clients
 from providers.breaker import BreakerConfig, BreakerRef, breaker_record
@@ -100,6 +102,26 @@ def endpoint_check(*, org_id: int, provider: str) -> None:
     _check_endpoint(context_load(org_id=org_id, provider=_kind(provider).value))
 
 
+def _traced(call: Callable[..., Awaitable[CompletionResult]]) -> Callable[..., Awaitable[CompletionResult]]:
+    """`provider.call` span around a gateway call (its tries are child spans); free when tracing is off."""
+
+    @functools.wraps(call)
+    async def traced(*, org_id: int, provider: str, request: CompletionRequest, purpose: str = "benchmark",
+                     **more: Any) -> CompletionResult:
+        if not tracing_enabled():
+            return await call(org_id=org_id, provider=provider, request=request, purpose=purpose, **more)
+        with span("provider.call", **{"benchhub.org_id": org_id, "llm.provider": provider,
+                                      "llm.model": request.model, "benchhub.purpose": purpose}) as current:
+            result = await call(org_id=org_id, provider=provider, request=request, purpose=purpose, **more)
+            current.set_attributes({"llm.retries": result.retries, "llm.cache_hit": result.cache_hit,
+                                    "llm.input_tokens": result.usage.input_tokens,
+                                    "llm.output_tokens": result.usage.output_tokens})
+            return result
+
+    return traced
+
+
+@_traced
 async def acomplete(
     *,
     org_id: int,
@@ -215,9 +237,9 @@ async def _resilient(
                 try:
                     result = await attempt()
                 except ProviderError as exc:
-                    await permit.report(
-                        ok=False, rate_limited=exc.type == ErrorType.RATE_LIMITED and exc.retryable,
-                        retry_after=exc.retry_after, tokens_used=0,
+                    await permit.failed(
+                        rate_limited=exc.type == ErrorType.RATE_LIMITED and exc.retryable,
+                        retry_after=exc.retry_after, rate_limit=exc.rate_limit,
                     )
                     await breaker_record(org_id=org_id, provider=provider, model=model, config=breaker, error=exc.type)
                     raise
@@ -230,20 +252,21 @@ async def _resilient(
             errors.append(exc.as_call_error())
             metrics.child(metrics.ERRORS, provider, model, str(exc.type)).inc()
             retries = len(errors) - 1
-            delay = policy.delay(retries + 1, exc.retry_after)
-            if not exc.retryable or retries >= policy.max_retries or time.monotonic() + delay > deadline:
+            delay, exhausted = policy.next_retry(errors, exc.retry_after)
+            if not exc.retryable or exhausted or time.monotonic() + delay > deadline:
                 raise exc.with_history(retries=retries, errors=tuple(errors)) from None
             metrics.child(metrics.RETRIES, provider, model).inc()
             await asyncio.sleep(delay)
 
 
 async def _one_try(adapter: Any, endpoint: Any, request: CompletionRequest, timeout: float) -> CompletionResult:
-    try:
-        # The SDK's own timeout bounds each read; this bounds the whole try (a slow-drip stream).
-        async with asyncio.timeout(timeout + 1.0):
-            return await adapter.complete(endpoint, request)
-    except TimeoutError:
-        raise ProviderError(ErrorType.TIMEOUT, f"{endpoint.provider}: no complete answer within {timeout}s") from None
+    with span("provider.try", **{"llm.provider": endpoint.provider, "llm.model": request.model}):
+        try:
+            # The SDK's own timeout bounds each read; this bounds the whole try (a slow-drip stream).
+            async with asyncio.timeout(timeout + 1.0):
+                return await adapter.complete(endpoint, request)
+        except TimeoutError:
+            raise ProviderError(ErrorType.TIMEOUT, f"{endpoint.provider}: no complete answer within {timeout}s") from None
 
 
 def _observe(

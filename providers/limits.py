@@ -4,11 +4,13 @@
   held by a killed worker frees itself when its lease runs out.
 - Requests and tokens per minute: token buckets (capacity = the per-minute limit, refilled
   continuously); a call beyond the budget *waits* for it instead of failing.
-- Adaptive: a 429 halves the effective concurrency (once per burst: 429s to calls sent before the
-  last decrease do not halve it again, so one burst cannot collapse the cap to 1) and pauses every
-  worker of that org+provider until the provider's Retry-After; `x-ratelimit-remaining-requests` (or `-tokens`) at 0 pauses until its reset
-  *before* a 429 is earned. The cap then grows back by one slot per 5 clean calls (additive, not
-  ×1.5, so it does not overshoot straight into the next 429) up to the configured maximum.
+- Adaptive: the cap follows the share of 429s in windows of outcomes (`_LocalStore.adapt`). A
+  provider at its quota refuses a large share: the cap becomes what it served, at once, not by
+  halvings. Transient 429s (a small share, recovering at once) only delay their own call, by its
+  Retry-After, and never cut the cap nor pause other calls, which used to throttle a healthy
+  provider for minutes. The cap grows back by a quarter per clean window (an eighth when a few
+  429s were heard) and is dropped at the configured maximum. `x-ratelimit-remaining-requests` (or
+  `-tokens`) at 0, on a success or a 429, pauses every caller until its reset.
 Without REDIS_URL the same algorithms run in-process (`_LocalStore`).
 """
 
@@ -28,11 +30,18 @@ from typing import Any
 from providers import backend, metrics
 from providers.breaker import PROBE_TTL_S, BreakerRef, admit_outcome, breaker_admit, breaker_record
 
-GROW_AFTER_SUCCESSES = 5
-ADAPTIVE_TTL_S = 600  # an adapted cap is forgotten after 10 minutes without another 429
+ADAPTIVE_TTL_S = 600  # an adapted cap is forgotten after 10 minutes without another decision
 POLL_S = 0.02
-
-
+# The adaptive cap decides once per window of outcomes: calls acquired since the last decision, at
+# least MIN_OUTCOMES of them, over at least two success latencies (so the successes of a burst
+# are heard, not only its instant refusals), or MAX_BLIND_S when nothing succeeds.
+MIN_OUTCOMES = 20
+MIN_WINDOW_S = 0.25
+MAX_BLIND_S = 5.0
+# Refused share of a window above which the provider is at a quota: the cap becomes what it served.
+# Below GROW_SHARE (transient 429s, a quota barely touched) the cap grows; in between it holds.
+CUT_SHARE = 0.25
+GROW_SHARE = 0.1
 @dataclass(frozen=True)
 class LimitConfig:
     max_concurrency: int = 0  # 0: no cap until a 429 teaches one
@@ -77,43 +86,80 @@ redis.call('EXPIRE', key, 3600)
 return tostring(wait)
 """)
 
-_ON_429 = backend.Script("""
-local slots, cap_key, cooldown_key, ok_key, decreased_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local now, pause, max, ttl, started = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local cap = tonumber(redis.call('GET', cap_key) or '0')
-if cap == 0 then cap = (max > 0) and max or math.max(1, redis.call('ZCARD', slots)) end
-local new_cap = cap
-if started >= tonumber(redis.call('GET', decreased_key) or '0') then
-  new_cap = math.max(1, math.floor(cap / 2))
-  redis.call('SET', cap_key, new_cap, 'EX', ttl)
-  redis.call('SET', decreased_key, now, 'EX', ttl)
+# One outcome (a success or a 429) of a call acquired at `acquired`, into the window of the adaptive
+# cap; at the window's end the decision (see `_LocalStore.adapt`, the same algorithm in Python).
+# Returns the cap after it (0: none).
+_ADAPT_LUA = """
+local function adapt(slots, cap_key, win_key, cooldown_key, now, max, ttl, acquired, refused, retry_after)
+  local w = redis.call('HMGET', win_key, 'cut', 'first', 'ok', 'refused', 'peak', 'lat', 'ra')
+  local cap = tonumber(redis.call('GET', cap_key) or '0')
+  local cut = tonumber(w[1] or '0')
+  if refused and acquired < cut then return cap end
+  local first, ok, ref = tonumber(w[2] or '0'), tonumber(w[3] or '0'), tonumber(w[4] or '0')
+  local peak = math.max(tonumber(w[5] or '0'), redis.call('ZCARD', slots))
+  local lat, ra = tonumber(w[6] or '0'), tonumber(w[7] or '0')
+  if refused then
+    ref = ref + 1
+    ra = math.max(ra, retry_after)
+  else
+    ok = ok + 1
+    local took = now - acquired
+    if lat == 0 then lat = took else lat = lat * 0.8 + took * 0.2 end
+  end
+  if first == 0 then first = now end
+  local span = now - first
+  if ok + ref >= """ + str(MIN_OUTCOMES) + """ and span >= math.max(""" + str(MIN_WINDOW_S) + """, 2 * lat)
+     and (ok > 0 or span >= """ + str(MAX_BLIND_S) + """) then
+    local share = ref / (ok + ref)
+    if share > """ + str(CUT_SHARE) + """ then
+      local tried = peak
+      if cap > 0 then tried = math.min(cap, peak) end
+      cap = math.max(1, math.floor(tried * ok / (ok + ref)))
+      redis.call('SET', cap_key, cap, 'EX', ttl)
+      cut = now
+      if ra > 0 and now + ra > tonumber(redis.call('GET', cooldown_key) or '0') then
+        redis.call('SET', cooldown_key, now + ra, 'EX', math.ceil(ra) + 1)
+      end
+    elseif share < """ + str(GROW_SHARE) + """ and cap > 0 and peak >= cap then
+      local step = math.floor(cap / 8)
+      if ref == 0 then step = math.ceil(cap / 4) end
+      cap = cap + math.max(1, step)
+      if max > 0 and cap >= max then
+        redis.call('DEL', cap_key)
+        cap = 0
+      else
+        redis.call('SET', cap_key, cap, 'EX', ttl)
+      end
+    end
+    redis.call('HSET', win_key, 'cut', cut, 'first', 0, 'ok', 0, 'refused', 0, 'peak', 0, 'lat', lat, 'ra', 0)
+  else
+    redis.call('HSET', win_key, 'first', first, 'ok', ok, 'refused', ref, 'peak', peak, 'lat', lat, 'ra', ra)
+  end
+  redis.call('EXPIRE', win_key, ttl)
+  return cap
 end
-local pause_end = now + pause
-if pause_end > tonumber(redis.call('GET', cooldown_key) or '0') then redis.call('SET', cooldown_key, pause_end, 'EX', math.ceil(pause) + 1) end
-redis.call('SET', ok_key, 0, 'EX', ttl)
-return new_cap
-""")
+"""
 
-_ON_OK = backend.Script("""
-local cap_key, cooldown_key, ok_key = KEYS[1], KEYS[2], KEYS[3]
-local now, max, grow_after, pause = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-if pause > 0 then
-  local pause_end = now + pause
-  if pause_end > tonumber(redis.call('GET', cooldown_key) or '0') then redis.call('SET', cooldown_key, pause_end, 'EX', math.ceil(pause) + 1) end
+_PAUSE_LUA = """
+local function pause_until(cooldown_key, now, pause)
+  if pause > 0 and now + pause > tonumber(redis.call('GET', cooldown_key) or '0') then
+    redis.call('SET', cooldown_key, now + pause, 'EX', math.ceil(pause) + 1)
+  end
 end
-local cap = redis.call('GET', cap_key)
-if not cap then return 0 end
-if redis.call('INCR', ok_key) < grow_after then return tonumber(cap) end
-redis.call('SET', ok_key, 0, 'KEEPTTL')
-local new_cap = tonumber(cap) + 1
-if max > 0 and new_cap >= max then redis.call('DEL', cap_key) return max end
-redis.call('SET', cap_key, new_cap, 'KEEPTTL')
-return new_cap
+"""
+
+_ON_429 = backend.Script(_ADAPT_LUA + _PAUSE_LUA + """
+local slots, cap_key, win_key, cooldown_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local now, max, ttl, acquired = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local retry_after, budget_pause = tonumber(ARGV[5]), tonumber(ARGV[6])
+pause_until(cooldown_key, now, budget_pause)
+return adapt(slots, cap_key, win_key, cooldown_key, now, max, ttl, acquired, true, retry_after)
 """)
 
 # The gateway's two round trips per try. At the start: the breaker's admit check (the same state
 # machine as `breaker._ADMIT`) and `_ACQUIRE`, in one script. At the end of a successful try:
-# `_ON_OK`, the breaker's success (written only when it changes something) and the slot's release.
+# the success into the adaptive cap, the breaker's success (written only when it changes
+# something) and the slot's release.
 _GATE_ACQUIRE = backend.Script("""
 local slots, cap_key, cooldown_key, breaker = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, lease_until, token, max, probe_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -143,20 +189,12 @@ end
 return {admitted, '-1'}
 """)
 
-_FINISH_OK = backend.Script("""
-local slots, cap_key, cooldown_key, ok_key, breaker = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local token, now, max, grow_after, pause = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-if pause > 0 then
-  local pause_end = now + pause
-  if pause_end > tonumber(redis.call('GET', cooldown_key) or '0') then redis.call('SET', cooldown_key, pause_end, 'EX', math.ceil(pause) + 1) end
-end
-local cap = redis.call('GET', cap_key)
-if cap and redis.call('INCR', ok_key) >= grow_after then
-  redis.call('SET', ok_key, 0, 'KEEPTTL')
-  local new_cap = tonumber(cap) + 1
-  if max > 0 and new_cap >= max then redis.call('DEL', cap_key) else redis.call('SET', cap_key, new_cap, 'KEEPTTL') end
-end
-if ARGV[6] == '1' then
+_FINISH_OK = backend.Script(_ADAPT_LUA + _PAUSE_LUA + """
+local slots, cap_key, win_key, cooldown_key, breaker = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local token, now, max, ttl, acquired, pause = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+pause_until(cooldown_key, now, pause)
+adapt(slots, cap_key, win_key, cooldown_key, now, max, ttl, acquired, false, 0)
+if ARGV[7] == '1' then
   local b = redis.call('HMGET', breaker, 'state', 'failures')
   if (b[1] and b[1] ~= 'closed') or tonumber(b[2] or '0') ~= 0 then
     redis.call('HSET', breaker, 'state', 'closed', 'failures', 0)
@@ -178,6 +216,7 @@ class _LocalStore:
         self.slots: dict[str, dict[str, float]] = {}
         self.values: dict[str, float] = {}
         self.buckets: dict[str, tuple[float, float]] = {}
+        self.windows: dict[str, _Window] = {}
 
     def acquire(self, names: tuple[str, str, str], now: float, lease_until: float, token: str, maximum: int) -> float:
         slots_name, cap_name, cooldown_name = names
@@ -211,44 +250,79 @@ class _LocalStore:
             self.buckets[name] = (tokens, now)
             return wait
 
-    def on_429(
-        self, names: tuple[str, str, str, str, str], now: float, pause: float, maximum: int, started: float
-    ) -> float:
-        slots_name, cap_name, cooldown_name, ok_name, decreased_name = names
-        with self.lock:
-            cap = self.values.get(cap_name) or (maximum or max(1, len(self.slots.get(slots_name, {}))))
-            new_cap = cap
-            if started >= self.values.get(decreased_name, 0.0):
-                new_cap = max(1, math.floor(cap / 2))
-                self.values[cap_name] = new_cap
-                self.values[decreased_name] = now
-            self.values[cooldown_name] = max(self.values.get(cooldown_name, 0.0), now + pause)
-            self.values[ok_name] = 0
-            return new_cap
-
-    def on_ok(self, names: tuple[str, str, str], now: float, maximum: int, pause: float) -> float:
-        cap_name, cooldown_name, ok_name = names
+    def pause(self, cooldown_name: str, now: float, pause: float) -> None:
         with self.lock:
             if pause > 0:
                 self.values[cooldown_name] = max(self.values.get(cooldown_name, 0.0), now + pause)
-            if cap_name not in self.values:
-                return 0
-            self.values[ok_name] = self.values.get(ok_name, 0) + 1
-            if self.values[ok_name] < GROW_AFTER_SUCCESSES:
-                return self.values[cap_name]
-            self.values[ok_name] = 0
-            new_cap = self.values[cap_name] + 1
-            if maximum and new_cap >= maximum:
-                del self.values[cap_name]
-                return maximum
-            self.values[cap_name] = new_cap
-            return new_cap
+
+    def adapt(
+        self, names: tuple[str, str, str, str], now: float, maximum: int, acquired: float, *,
+        refused: bool, retry_after: float = 0.0,
+    ) -> float:
+        """One outcome into the adaptive cap's window; at the window's end, the decision:
+
+        - refused share above CUT_SHARE: the provider is at a quota; the cap becomes the share of
+          what was tried (the smaller of the cap and the peak in flight) that it served, and every
+          caller waits out the largest Retry-After heard;
+        - below GROW_SHARE (transient 429s, or a quota barely touched) and with the cap reached
+          (no evidence otherwise): the cap grows, by a quarter after a clean window and an eighth
+          otherwise, and is dropped once it reaches the configured maximum;
+        - in between it holds. Refusals of calls sent before a cut were earned by the old cap:
+          they do not count (successes always do: the provider served them).
+        Returns the cap after it (0: none)."""
+        slots_name, cap_name, win_name, cooldown_name = names
+        with self.lock:
+            cap = self.values.get(cap_name, 0.0)
+            w = self.windows.setdefault(win_name, _Window())
+            if refused and acquired < w.cut:
+                return cap
+            w.peak = max(w.peak, len(self.slots.get(slots_name, {})))
+            if refused:
+                w.refused += 1
+                w.retry_after = max(w.retry_after, retry_after)
+            else:
+                w.ok += 1
+                w.latency = (now - acquired) if w.latency == 0 else w.latency * 0.8 + (now - acquired) * 0.2
+            w.first = w.first or now
+            span = now - w.first
+            if not (w.ok + w.refused >= MIN_OUTCOMES and span >= max(MIN_WINDOW_S, 2 * w.latency)
+                    and (w.ok > 0 or span >= MAX_BLIND_S)):
+                return cap
+            share = w.refused / (w.ok + w.refused)
+            if share > CUT_SHARE:
+                tried = min(cap, w.peak) if cap else w.peak
+                cap = self.values[cap_name] = max(1, tried * w.ok // (w.ok + w.refused))
+                w.cut = now
+                if w.retry_after > 0:
+                    self.values[cooldown_name] = max(self.values.get(cooldown_name, 0.0), now + w.retry_after)
+            elif share < GROW_SHARE and cap and w.peak >= cap:
+                cap += max(1, math.ceil(cap / 4) if w.refused == 0 else math.floor(cap / 8))
+                if maximum and cap >= maximum:
+                    self.values.pop(cap_name, None)
+                    cap = 0
+                else:
+                    self.values[cap_name] = cap
+            self.windows[win_name] = _Window(cut=w.cut, latency=w.latency)
+            return cap
+
+
+@dataclass
+class _Window:
+    """The adaptive cap's current window of outcomes (one per org and provider)."""
+
+    cut: float = 0.0  # the last cut: refusals of calls sent before it were earned by the old cap
+    first: float = 0.0  # the first outcome counted
+    ok: int = 0
+    refused: int = 0
+    peak: int = 0  # most calls in flight at an outcome
+    latency: float = 0.0  # moving average of a success's seconds, carried across windows
+    retry_after: float = 0.0
 
 
 _local = _LocalStore()
 
 
-_NAME_PARTS = ("slots", "cap", "cooldown", "ok", "decreased", "rpm", "tpm")
+_NAME_PARTS = ("slots", "cap", "cooldown", "window", "rpm", "tpm")
 _names_cache: dict[tuple[str, int, str], dict[str, str]] = {}
 
 
@@ -297,56 +371,59 @@ async def _charge(name: str, per_minute: int, amount: float) -> None:
 
 @dataclass
 class Permit:
-    """Held for one try; `report` feeds the outcome back into the adaptive limits."""
+    """Held for one try; `succeeded` / `failed` feed its outcome back into the adaptive limits."""
 
     org_id: int
     provider: str
     config: LimitConfig
     estimated_tokens: int
-    acquired_at: float  # a 429 to a call sent before the last decrease does not decrease again
+    acquired_at: float  # an outcome of a call sent before the cap's last decision belongs to the old cap
     breaker: BreakerRef | None = None
     finish_pause: float | None = None  # set by `succeeded` with Redis: the release reports the success
 
     async def succeeded(self, *, rate_limit: dict[str, float] | None = None, tokens_used: int | None = None) -> None:
-        """`report(ok=True)` and the breaker's success. With Redis both ride on the slot's release
-        (one script, one round trip) instead of two round trips of their own."""
-        if backend.redis_client() is None:
-            await self.report(ok=True, rate_limit=rate_limit, tokens_used=tokens_used)
-            if self.breaker is not None:
-                b = self.breaker
-                await breaker_record(org_id=b.org_id, provider=b.provider, model=b.model, config=b.config, error=None)
-            return
-        if self.config.tpm and tokens_used is not None:
-            await _charge(_names(self.org_id, self.provider)["tpm"], self.config.tpm, tokens_used - self.estimated_tokens)
-        self.finish_pause = _budget_pause(rate_limit)
-
-    async def report(
-        self, *, ok: bool, rate_limited: bool = False, retry_after: float | None = None,
-        rate_limit: dict[str, float] | None = None, tokens_used: int | None = None,
-    ) -> None:
+        """The success into the adaptive cap and the breaker. With Redis both ride on the slot's
+        release (one script, one round trip) instead of round trips of their own."""
         names = _names(self.org_id, self.provider)
-        client = backend.redis_client()
-        now = time.time()
         if self.config.tpm and tokens_used is not None:
             await _charge(names["tpm"], self.config.tpm, tokens_used - self.estimated_tokens)
-        if rate_limited:
-            pause = retry_after if retry_after is not None else 1.0
-            keys = (names["slots"], names["cap"], names["cooldown"], names["ok"], names["decreased"])
-            if client is None:
-                _local.on_429(keys, now, pause, self.config.max_concurrency, self.acquired_at)
-            else:
-                await _ON_429(
-                    client, 5, *keys, now, pause, self.config.max_concurrency, ADAPTIVE_TTL_S, self.acquired_at
-                )
-            return
-        if not ok:
-            return
         pause = _budget_pause(rate_limit)
-        keys3 = (names["cap"], names["cooldown"], names["ok"])
+        if backend.redis_client() is not None:
+            self.finish_pause = pause
+            return
+        now = time.time()
+        _local.pause(names["cooldown"], now, pause)
+        _local.adapt(_adapt_keys(names), now, self.config.max_concurrency, self.acquired_at, refused=False)
+        if self.breaker is not None:
+            b = self.breaker
+            await breaker_record(org_id=b.org_id, provider=b.provider, model=b.model, config=b.config, error=None)
+
+    async def failed(
+        self, *, rate_limited: bool, retry_after: float | None = None, rate_limit: dict[str, float] | None = None,
+    ) -> None:
+        """A failed try gives back its token estimate. A 429 alone only delays its own call (the
+        gateway's retry waits its Retry-After): the cap moves when a window's share of them says
+        "quota" (`_LocalStore.adapt`), and every caller pauses at once only when the provider's
+        headers say its budget is spent."""
+        names = _names(self.org_id, self.provider)
+        if self.config.tpm:
+            await _charge(names["tpm"], self.config.tpm, -self.estimated_tokens)
+        if not rate_limited:
+            return
+        client = backend.redis_client()
+        now = time.time()
+        pause = _budget_pause(rate_limit)
         if client is None:
-            _local.on_ok(keys3, now, self.config.max_concurrency, pause)
+            _local.pause(names["cooldown"], now, pause)
+            _local.adapt(_adapt_keys(names), now, self.config.max_concurrency, self.acquired_at, refused=True,
+                         retry_after=retry_after or 0.0)
         else:
-            await _ON_OK(client, 3, *keys3, now, self.config.max_concurrency, GROW_AFTER_SUCCESSES, pause)
+            await _ON_429(client, 4, *_adapt_keys(names), now, self.config.max_concurrency, ADAPTIVE_TTL_S,
+                          self.acquired_at, retry_after or 0.0, pause)
+
+
+def _adapt_keys(names: dict[str, str]) -> tuple[str, str, str, str]:
+    return names["slots"], names["cap"], names["window"], names["cooldown"]
 
 
 def _budget_pause(rate_limit: dict[str, float] | None) -> float:
@@ -409,12 +486,11 @@ async def limited(
         if client is None:
             _local.release(names["slots"], token)
         elif permit.finish_pause is not None:
-            # One script: `_ON_OK`, the breaker's success, the slot's release. Shielded so a
+            # One script: the adaptive cap, the breaker's success, the slot's release. Shielded so a
             # cancelled call still gives its slot back.
             await asyncio.shield(_FINISH_OK(
-                client, 5, names["slots"], names["cap"], names["cooldown"], names["ok"],
-                breaker.name if breaker is not None else names["slots"],
-                token, time.time(), config.max_concurrency, GROW_AFTER_SUCCESSES, permit.finish_pause,
+                client, 5, *_adapt_keys(names), breaker.name if breaker is not None else names["slots"],
+                token, time.time(), config.max_concurrency, ADAPTIVE_TTL_S, permit.acquired_at, permit.finish_pause,
                 "1" if breaker is not None else "0",
             ))
             if breaker is not None:

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from providers.interface import CompletionRequest
+from providers.interface import CallError, CompletionRequest, ErrorType
 
 _rng = random.SystemRandom()
 
@@ -22,6 +22,10 @@ class RetryPolicy:
     base_delay_s: float = 0.5
     max_delay_s: float = 20.0
     deadline_s: float = 120.0  # across every try and every wait of one call
+    # A provider's 429 is its quota speaking, not a failure of the call: those are waited out (each
+    # by its Retry-After) apart from `max_retries`, up to this many and the deadline. Counting them
+    # as failures is what made a run against a busy provider fail attempts it could have served.
+    max_rate_limited: int = 50
 
     def delay(self, retry_number: int, retry_after: float | None) -> float:
         """Seconds to wait before retry `retry_number` (1-based)."""
@@ -29,6 +33,21 @@ class RetryPolicy:
         jittered = _rng.uniform(0, ceiling)
         # The provider knows when it will take us again; waiting less would only earn another 429.
         return max(jittered, retry_after) if retry_after is not None else jittered
+
+    def next_retry(self, errors: list[CallError], retry_after: float | None) -> tuple[float, bool]:
+        """(seconds to wait, whether the retries are spent) after the last of `errors`.
+
+        A 429 with Retry-After waits just that (plus a little jitter, so the refused calls of one
+        burst do not come back as one burst); failures back off exponentially by their own count."""
+        refusals = sum(1 for error in errors if error.type == ErrorType.RATE_LIMITED)
+        if errors[-1].type == ErrorType.RATE_LIMITED:
+            if retry_after is not None:
+                delay = retry_after + _rng.uniform(0, min(0.25, retry_after / 2 + 0.02))
+            else:
+                delay = self.delay(refusals, None)
+            return delay, refusals > self.max_rate_limited
+        failures = len(errors) - refusals
+        return self.delay(failures, retry_after), failures > self.max_retries
 
 
 def _number(value: Any, default: float) -> float:
@@ -47,4 +66,5 @@ def retry_policy(*, org_retry: dict[str, Any], request: CompletionRequest) -> Re
         base_delay_s=max(0.0, _number(merged.get("base_delay_s"), base.base_delay_s)),
         max_delay_s=max(0.0, _number(merged.get("max_delay_s"), base.max_delay_s)),
         deadline_s=max(0.0, _number(merged.get("deadline_s"), base.deadline_s)),
+        max_rate_limited=max(0, int(_number(merged.get("max_rate_limited"), base.max_rate_limited))),
     )

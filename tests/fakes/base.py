@@ -246,15 +246,23 @@ class FakeServer:
         self.stop()
 
 
-def serve_forever(server_cls: type[FakeServer], description: str) -> None:
-    """`python -m tests.fakes.<server> --port P --latency-ms N`: run standalone until interrupted."""
+def serve_forever(
+    server_cls: type[FakeServer], description: str, *,
+    configure: Callable[[FakeServer, list[str]], None] | None = None,
+) -> None:
+    """`python -m tests.fakes.<server> --port P --latency-ms N [server flags]`: run standalone until
+    interrupted; `configure` takes the flags this function does not know."""
     import argparse
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, default=8089)
     parser.add_argument("--latency-ms", type=float, default=0.0)
-    args = parser.parse_args()
+    args, rest = parser.parse_known_args()
     server = server_cls(port=args.port, latency_ms=args.latency_ms)
+    if configure is not None:
+        configure(server, rest)
+    elif rest:
+        parser.error(f"unknown arguments: {rest}")
     app = server.build_app()
     print(f"{server_cls.__name__} listening on http://127.0.0.1:{args.port} (latency {args.latency_ms} ms)", flush=True)
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None, backlog=2048)

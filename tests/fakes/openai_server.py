@@ -7,7 +7,9 @@ Standalone, for load tests: `python -m tests.fakes.openai_server --port 8089 --l
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import random
 import time
 import uuid
 from typing import Any
@@ -52,15 +54,69 @@ class FakeOpenAI(FakeServer):
     def __init__(self, *, port: int = 0, latency_ms: float = 0.0, api_key: str | None = None) -> None:
         super().__init__(port=port, latency_ms=latency_ms)
         self.api_key = api_key
+        self.reset_extras()
+
+    def reset_extras(self) -> None:
         # Like a provider with a concurrency quota: past it, 429 + Retry-After. None: no quota.
         self.concurrency_quota: int | None = None
         self.quota_retry_after = "0.2"
         self.rejected = 0
+        # Like a provider with a requests-per-minute quota: a token bucket refilled continuously
+        # holding one second's worth; past it, 429 with Retry-After (and, when `rate_headers`, the
+        # `x-ratelimit-*` headers OpenAI sends on every answer).
+        self.rpm_quota: int | None = None
+        self.rate_headers = False
+        self._bucket: tuple[float, float] | None = None  # (tokens, at)
+        # Random faults, each a probability per request: transient 429s (Retry-After 0.2), 503s,
+        # and timeouts (the answer comes `timeout_s` late: past the caller's timeout).
+        self.faults: dict[str, float] = {}
+        self.timeout_s = 30.0
+        self.latency_jitter_s = 0.0  # each answer waits latency + uniform(0, jitter)
+        self.faulted = 0
+        self._rng = random.Random(7)
 
-    def reset_extras(self) -> None:
-        self.concurrency_quota = None
-        self.quota_retry_after = "0.2"
-        self.rejected = 0
+    def _rpm_take(self) -> float | None:
+        """None when the bucket held a request (taken), else seconds until it will."""
+        assert self.rpm_quota is not None
+        rate = self.rpm_quota / 60.0
+        capacity = max(1.0, rate)
+        now = time.monotonic()
+        tokens, at = self._bucket or (capacity, now)
+        tokens = min(capacity, tokens + (now - at) * rate)
+        if tokens >= 1:
+            self._bucket = (tokens - 1, now)
+            return None
+        self._bucket = (tokens, now)
+        return (1 - tokens) / rate
+
+    def _rate_headers(self) -> dict[str, str]:
+        if not (self.rate_headers and self.rpm_quota):
+            return {}
+        rate = self.rpm_quota / 60.0
+        tokens, _ = self._bucket or (max(1.0, rate), 0.0)
+        remaining = int(tokens)
+        reset = 0.0 if remaining else (1 - tokens) / rate
+        return {"x-ratelimit-limit-requests": str(self.rpm_quota),
+                "x-ratelimit-remaining-requests": str(remaining),
+                "x-ratelimit-reset-requests": f"{reset:.3f}s"}
+
+    def _quota_refusal(self) -> web.Response | None:
+        """The 429 of a quota (concurrency or per-minute) or of an injected fault; None to serve."""
+        status, error = OPENAI_ERRORS["rate_limited"]
+        if self.concurrency_quota is not None and self.in_flight > self.concurrency_quota:
+            self.rejected += 1
+            return self.json_response(error, status=status, headers={"Retry-After": self.quota_retry_after})
+        if self.rpm_quota is not None:
+            with self._lock:
+                wait = self._rpm_take()
+                headers = self._rate_headers()
+            if wait is not None:
+                self.rejected += 1
+                return self.json_response(error, status=status, headers={"Retry-After": f"{wait:.3f}", **headers})
+        if self.faults.get("rate_limited", 0) > self._rng.random():
+            self.faulted += 1
+            return self.json_response(error, status=status, headers={"Retry-After": "0.2"})
+        return None
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -80,11 +136,19 @@ class FakeOpenAI(FakeServer):
     async def _prelude(self, request: web.Request) -> tuple[Any, Reply, web.StreamResponse | None]:
         """Record, wait, and settle every outcome that is not a success."""
         body = await self.record(request)
-        if self.concurrency_quota is not None and self.in_flight > self.concurrency_quota:
-            self.rejected += 1
-            status, error = OPENAI_ERRORS["rate_limited"]
-            return body, Reply(), self.json_response(error, status=status, headers={"Retry-After": self.quota_retry_after})
+        refusal = self._quota_refusal()
+        if refusal is not None:
+            return body, Reply(), refusal
         reply = self.next_reply()
+        if self.faults.get("unavailable", 0) > self._rng.random():
+            self.faulted += 1
+            status, error = OPENAI_ERRORS["unavailable"]
+            reply = Reply.error(status, error)
+        elif self.faults.get("timeout", 0) > self._rng.random():
+            self.faulted += 1
+            reply = Reply.slow(self.timeout_s)
+        if self.latency_jitter_s:
+            reply = Reply(**{**reply.__dict__, "delay_s": reply.delay_s + self._rng.uniform(0, self.latency_jitter_s)})
         await self.wait(reply)
         if not self._authorised(request):
             status, error = OPENAI_ERRORS["auth"]
@@ -114,7 +178,7 @@ class FakeOpenAI(FakeServer):
                      "total_tokens": prompt_tokens + count_tokens(text),
                      "prompt_tokens_details": {"cached_tokens": 0}}
             completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-            headers = {"x-request-id": f"req_{uuid.uuid4().hex[:16]}", **reply.headers}
+            headers = {"x-request-id": f"req_{uuid.uuid4().hex[:16]}", **self._rate_headers(), **reply.headers}
             if body.get("stream"):
                 return await self._stream(request, completion_id, model, text, finish, usage, body, headers, reply)
             return self.json_response({
@@ -167,5 +231,23 @@ def _vector(text: str, dimension: int = 8) -> list[float]:
     return [round(b / 255, 6) for b in digest[:dimension]]
 
 
+def _configure(server: FakeServer, argv: list[str]) -> None:
+    """Standalone knobs for load tests: hidden quotas and injected faults."""
+    assert isinstance(server, FakeOpenAI)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--concurrency-quota", type=int, default=None)
+    parser.add_argument("--rpm-quota", type=int, default=None)
+    parser.add_argument("--rate-headers", action="store_true")
+    parser.add_argument("--latency-jitter-ms", type=float, default=0.0)
+    parser.add_argument("--fault-429", type=float, default=0.0)
+    parser.add_argument("--fault-503", type=float, default=0.0)
+    parser.add_argument("--fault-timeout", type=float, default=0.0)
+    parser.add_argument("--timeout-s", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    server.concurrency_quota, server.rpm_quota, server.rate_headers = args.concurrency_quota, args.rpm_quota, args.rate_headers
+    server.latency_jitter_s, server.timeout_s = args.latency_jitter_ms / 1000, args.timeout_s
+    server.faults = {"rate_limited": args.fault_429, "unavailable": args.fault_503, "timeout": args.fault_timeout}
+
+
 if __name__ == "__main__":
-    serve_forever(FakeOpenAI, "Fake OpenAI chat completions + embeddings server")
+    serve_forever(FakeOpenAI, "Fake OpenAI chat completions + embeddings server", configure=_configure)

@@ -89,7 +89,7 @@ def test_streaming_reports_ttft_and_usage(connected) -> None:  # type: ignore[no
 def test_each_error_class_from_real_error_bodies(connected, fake_anthropic, error, expected, retryable) -> None:  # type: ignore[no-untyped-def]
     status, body = ANTHROPIC_ERRORS[error]
     fake_anthropic.script(*[Reply.error(status, body)] * 3)
-    caught = fail(connected)
+    caught = fail(connected, retry_max_rate_limited=2)  # 429s have their own retry budget
     assert caught.type == expected and caught.retryable is retryable and caught.status_code == status
     assert len(fake_anthropic.seen) == (3 if retryable else 1)
 

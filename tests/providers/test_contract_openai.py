@@ -116,7 +116,7 @@ def test_each_error_class_from_real_error_bodies(gw_org, fake_openai, error, exp
     connect(gw_org, "openai", fake_openai.url)
     status, body = OPENAI_ERRORS[error]
     fake_openai.script(*[Reply.error(status, body)] * 3)
-    caught = fail(gw_org, "openai")
+    caught = fail(gw_org, "openai", retry_max_rate_limited=2)  # 429s have their own retry budget
     assert caught.type == expected
     assert caught.retryable is retryable
     assert caught.status_code == status

@@ -59,3 +59,33 @@ def test_an_endless_500_is_bounded_by_the_deadline(gw_org, fake_openai) -> None:
     # Each retry waits at least 0.4 s: a 1 s deadline leaves room for two retries, not fifty.
     assert len(fake_openai.seen) <= 3
     assert caught.value.retries == len(fake_openai.seen) - 1
+
+
+def test_429s_are_waited_out_apart_from_max_retries(gw_org, fake_openai) -> None:  # type: ignore[no-untyped-def]
+    """Five 429s with Retry-After then a success: served, although max_retries is 1; failures still
+    count against max_retries, and 429s against their own budget."""
+    connect(gw_org, "openai", fake_openai.url)
+    status, body = OPENAI_ERRORS["rate_limited"]
+    fake_openai.script(*[Reply.error(status, body, headers={"Retry-After": "0.05"})] * 5)
+    request = completion_request(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], config={"max_retries": 1})
+    result = complete(org_id=gw_org.pk, provider="openai", request=request)
+    assert result.retries == 5 and all(e.type == ErrorType.RATE_LIMITED for e in result.errors)
+
+    fake_openai.reset()
+    fake_openai.script(*[Reply.error(status, body, headers={"Retry-After": "0.05"})] * 5)
+    budget = completion_request(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}],
+                                config={"max_retries": 1, "retry_max_rate_limited": 2})
+    with pytest.raises(ProviderError) as caught:
+        complete(org_id=gw_org.pk, provider="openai", request=budget)
+    assert caught.value.type == ErrorType.RATE_LIMITED and len(fake_openai.seen) == 3
+
+
+def test_a_429_waits_its_retry_after_not_an_exponential_backoff() -> None:
+    from providers.interface import CallError
+
+    policy = RetryPolicy(base_delay_s=5.0, max_delay_s=20.0)
+    refusals = [CallError(ErrorType.RATE_LIMITED, "429", 429)] * 6
+    delays = [policy.next_retry(refusals, 0.2)[0] for _ in range(50)]
+    assert all(0.2 <= d <= 0.35 for d in delays)  # Retry-After plus a little jitter, whatever the count
+    failures = [CallError(ErrorType.UNAVAILABLE, "503", 503)] * 4
+    assert policy.next_retry(failures, None)[1] is True  # 4 failures > max_retries 3

@@ -1,0 +1,88 @@
+"""The adaptive cap's decisions (`_LocalStore.adapt`, the same algorithm as the Redis script), fed
+outcomes with made-up timestamps: what a quota, a transient fault and a recovery do to the cap."""
+
+from __future__ import annotations
+
+from providers.limits import CUT_SHARE, _LocalStore
+
+NAMES = ("slots", "cap", "window", "cooldown")
+
+
+def store_with_in_flight(n: int) -> _LocalStore:
+    store = _LocalStore()
+    store.slots["slots"] = {f"call-{i}": 1e12 for i in range(n)}
+    return store
+
+
+def outcomes(store: _LocalStore, *, ok: int, refused: int, at: float, acquired: float, latency: float = 0.2,
+             maximum: int = 0, retry_after: float = 0.0) -> float:
+    cap = store.values.get("cap", 0.0)
+    for _ in range(refused):
+        cap = store.adapt(NAMES, acquired + 0.001, maximum, acquired, refused=True, retry_after=retry_after)
+    for i in range(ok):
+        cap = store.adapt(NAMES, at + i * 1e-4, maximum, at - latency, refused=False)
+    return cap
+
+
+def test_a_burst_against_a_concurrency_quota_learns_it_in_one_window() -> None:
+    """100 sent at once to a provider serving 20: the cap becomes 20 (not 50, 25, 12... by halvings)."""
+    store = store_with_in_flight(100)
+    outcomes(store, ok=19, refused=80, at=0.2, acquired=0.0)  # the window is not over yet
+    assert "cap" not in store.values
+    cap = outcomes(store, ok=1, refused=0, at=0.45, acquired=0.0)
+    assert cap == 20
+    assert store.values["cap"] == 20
+
+
+def test_the_largest_retry_after_of_a_quota_window_pauses_everyone() -> None:
+    store = store_with_in_flight(50)
+    outcomes(store, ok=10, refused=40, at=0.5, acquired=0.0, retry_after=0.7)
+    assert store.values["cooldown"] >= 0.5 + 0.7 - 0.01
+
+
+def test_transient_429s_hold_or_grow_the_cap_never_cut_it() -> None:
+    store = store_with_in_flight(50)
+    store.values["cap"] = 40
+    now = 0.0
+    for _ in range(2000):  # 9% of the outcomes are refusals, spread among the successes
+        store.adapt(NAMES, now + 0.2, 0, now, refused=False)
+        if int(now * 100) % 11 == 0:
+            store.adapt(NAMES, now + 0.001, 0, now, refused=True, retry_after=0.2)
+        now += 0.01
+    assert store.values.get("cap", 0) == 0 or store.values["cap"] >= 40
+
+
+def test_refusals_of_calls_sent_before_a_cut_belong_to_the_old_cap() -> None:
+    store = store_with_in_flight(100)
+    outcomes(store, ok=19, refused=80, at=0.2, acquired=0.0)
+    outcomes(store, ok=1, refused=0, at=0.45, acquired=0.0)
+    assert store.values["cap"] == 20
+    # Stragglers of the first burst, refused after the decision, do not cut it again.
+    outcomes(store, ok=0, refused=30, at=0.6, acquired=0.0)
+    assert store.values["cap"] == 20
+
+
+def test_clean_windows_grow_the_cap_back_fast_then_drop_it_at_the_maximum() -> None:
+    store = store_with_in_flight(30)
+    store.values["cap"] = 10
+    caps = [10]
+    now = 1.0
+    while "cap" in store.values and now < 30:  # a success every 10 ms, each 200 ms long
+        store.adapt(NAMES, now, 30, now - 0.2, refused=False)
+        if store.values.get("cap", 30) != caps[-1]:
+            caps.append(store.values.get("cap", 30))
+        now += 0.01
+    assert caps[:4] == [10, 13, 17, 22]  # a quarter per clean window
+    assert caps[-1] == 30 and "cap" not in store.values  # back to the configured maximum: no cap
+    assert now < 5  # within seconds, not minutes
+
+
+def test_a_quota_barely_touched_holds_the_cap_near_it() -> None:
+    """At 24 against a quota of 20, a sixth is refused: between GROW and CUT, the cap holds."""
+    store = store_with_in_flight(24)
+    store.values["cap"] = 24
+    now = 1.0
+    for i in range(240):  # steady state: every sixth outcome a refusal, spread over time
+        store.adapt(NAMES, now, 0, now - (0.001 if i % 6 == 0 else 0.2), refused=i % 6 == 0)
+        now += 0.01
+    assert CUT_SHARE > 1 / 6 and store.values["cap"] == 24
