@@ -23,7 +23,7 @@ from itertools import combinations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, F, QuerySet
 
 from evaluation.agreement import calibration_report, drift_alarm, shadow_report
 from evaluation.blinding import Redactor, redactor_for
@@ -77,9 +77,7 @@ def attempts_awaiting_evaluation(*, run: Run) -> QuerySet[Attempt]:
 
 def run_evaluator_spent(*, run_id: int) -> Decimal:
     """What the evaluator has spent on a run (every profile), reported apart from the arms' spend."""
-    single = AttemptEvaluation.objects.filter(run_id=run_id).aggregate(s=Sum("cost_usd"))["s"] or Decimal(0)
-    pairs = PairwiseEvaluation.objects.filter(run_id=run_id).aggregate(s=Sum("cost_usd"))["s"] or Decimal(0)
-    return single + pairs
+    return Run.objects.filter(pk=run_id).values_list("evaluator_spent_usd", flat=True).get()
 
 
 # --- judging -----------------------------------------------------------------------------------
@@ -235,6 +233,9 @@ def _store(plan: _Plan, verdicts: dict[str, Verdict], *, own_profile: bool) -> J
         PairwiseEvaluation.objects.bulk_create(pairs, ignore_conflicts=True)
         if own_profile and scored_attempts:
             update_rows(Attempt, scored_attempts, ["evaluator_score"])
+        paid = sum((row.cost_usd or Decimal(0) for row in [*evaluations, *pairs]), Decimal(0))
+        if paid:
+            Run.objects.filter(pk=plan.run.pk).update(evaluator_spent_usd=F("evaluator_spent_usd") + paid)
     return stats
 
 

@@ -177,6 +177,10 @@ class Run(TimestampedModel):
     failed = models.PositiveIntegerField(default=0)
     running = models.IntegerField(default=0)
     spent_usd = models.DecimalField(max_digits=USD_MAX_DIGITS, decimal_places=USD_DECIMAL_PLACES, default=0)
+    # The evaluator's spend on this run (every profile), apart from the arms': moved by F() deltas as
+    # verdicts are stored, so progress reads never sum evaluations.
+    evaluator_spent_usd = models.DecimalField(max_digits=USD_MAX_DIGITS, decimal_places=USD_DECIMAL_PLACES,
+                                              default=0)
     lanes = models.PositiveIntegerField(default=1, help_text="Chunks of this run that may execute at once.")
     stop_reason = models.CharField(max_length=24, choices=StopReason.choices, default=StopReason.NONE, blank=True)
     message = models.TextField(blank=True, default="")

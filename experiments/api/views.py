@@ -17,7 +17,6 @@ from benchhub.api.pagination import paginated_response
 from evaluation.api.views import EvaluatorScoreOutputSerializer
 from evaluation.sample import evaluator_score
 from experiments import selectors, services
-from experiments.judging import run_evaluator_spent
 from experiments.models import Attempt, AttemptStatus, CaseKind, Dataset, Experiment, Run, RunStatus
 from leaderboards.selectors import run_leaderboard_summary
 from orgs.permissions import org_context
@@ -96,7 +95,7 @@ def run_output(run: Run, request: Request | None = None, *, detail: bool = True)
     if detail:
         # The evaluator's spend, apart from the arms' (`spent_usd`), against its own cap.
         budget = (run.snapshot.get("experiment") or {}).get("evaluator_budget_usd")
-        data["evaluator_spent_usd"] = float(run_evaluator_spent(run_id=run.pk))
+        data["evaluator_spent_usd"] = float(run.evaluator_spent_usd)
         data["evaluator_budget_usd"] = float(budget) if budget is not None else None
         data["snapshot"] = run.snapshot
         data["leaderboard"] = run_leaderboard_summary(run=run)  # the four boards once the run has ended

@@ -13,6 +13,11 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AddField(
+            model_name='run',
+            name='evaluator_spent_usd',
+            field=models.DecimalField(decimal_places=10, default=0, max_digits=16),
+        ),
+        migrations.AddField(
             model_name='experiment',
             name='evaluator_budget_usd',
             field=models.DecimalField(blank=True, decimal_places=6, max_digits=12, null=True),
