@@ -66,11 +66,12 @@ def attempt_score_rules(
 
 def scores_compute(
     scorers: tuple[tuple[str, Scorer], ...], *, output: str, case_kind: str, payload: dict[str, Any],
-    skip: frozenset[str] | set[str] = frozenset(),
+    skip: frozenset[str] | set[str] = frozenset(), artifacts: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """`{key: score}` of each scorer not in `skip`. A scorer that raises yields value 0 with the error:
     a bad output (or a broken scorer) must never take a chunk or a scoring task down, nor leave the
-    attempt unscored for ever (which would hold its run open)."""
+    attempt unscored for ever (which would hold its run open). `artifacts`, when given, collects
+    the attempt fields the scorers produced (`Score.artifacts`)."""
     item = ScoreInput(output=output, reference=case_reference(case_kind, payload), case=payload)
     results: dict[str, dict[str, Any]] = {}
     for key, scorer in scorers:
@@ -78,7 +79,10 @@ def scores_compute(
             continue
         with span("score", **{"benchhub.scorer": key}):
             try:
-                results[key] = scorer.score(item).as_dict()
+                score = scorer.score(item)
+                results[key] = score.as_dict()
+                if artifacts is not None:
+                    artifacts.update(score.artifacts)
             except Exception as exc:  # noqa: BLE001
                 results[key] = Score(0.0, False, {"error": f"{type(exc).__name__}: {exc}"}).as_dict()
     return results

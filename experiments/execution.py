@@ -44,7 +44,6 @@ import logging
 import math
 import os
 import queue
-import re
 import threading
 import time
 import uuid
@@ -58,6 +57,7 @@ from django.db.models import F, Max, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from evaluation.patches import pr_patch
 from evaluation.services import ScoringPlan, attempt_score_rules, scores_summarize, scoring_plan_build
 from experiments import prompts
 from experiments.bulk import update_rows
@@ -222,18 +222,6 @@ async def _gateway_call(*, org_id: int, provider: str, request: Any) -> Any:
 
 
 # --- building requests -------------------------------------------------------------------------
-
-
-_DIFF = re.compile(r"```(?:diff|patch)?\s*\n(.*?)```", re.DOTALL)
-
-
-def extract_patch(output: str) -> str:
-    """The unified diff in an answer: a fenced diff block, or the text from the first diff header."""
-    for block in _DIFF.findall(output):
-        if re.search(r"^(diff --git|--- |\+\+\+ |@@ )", block, re.MULTILINE):
-            return block.strip() + "\n"
-    match = re.search(r"^(diff --git|--- a/|--- )", output, re.MULTILINE)
-    return output[match.start() :].strip() + "\n" if match else ""
 
 
 def build_request(*, arm: dict[str, Any], messages: list[dict[str, str]], seed: int) -> Any:
@@ -593,7 +581,7 @@ class ChunkExecutor:
         usage = result.usage
         attempt.status = AttemptStatus.SUCCEEDED
         attempt.output = result.text or ""
-        attempt.patch = extract_patch(attempt.output) if self.kind == "pr" else ""
+        attempt.patch = pr_patch(attempt.output, attempt.task_instance.case.payload) if self.kind == "pr" else ""
         attempt.input_tokens = usage.input_tokens
         attempt.output_tokens = usage.output_tokens
         attempt.cached_tokens = usage.cached_tokens

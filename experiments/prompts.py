@@ -27,7 +27,13 @@ DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
         "user": "{instruction}\n\nRepository files:\n{repo_files}",
     },
     "data_cleaning": {
-        "system": "You clean tabular data. Answer with the cleaned CSV only, same header and row order.",
+        # Seed 002 asks for the cleaned table and a justification; the data_cleaning scorer reads
+        # both (the justification makes `auditability`).
+        "system": (
+            "You clean tabular data. Answer with the cleaned table as CSV in a ```csv block (same header, "
+            "same row order, duplicate rows removed), then a short justification naming each change by "
+            "row number and column."
+        ),
         "user": "{instruction}\n\n{dirty}",
     },
 }

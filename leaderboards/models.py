@@ -69,3 +69,21 @@ class ArmAggregate(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.label} in run {self.run_id}"
+
+
+class CleaningAggregate(TimestampedModel):
+    """The data-cleaning metrics of one arm in one run, as per-case sums (a numpy .npz blob).
+
+    Beside its `ArmAggregate` (deleted and rewritten with it at every recompute), for runs scored
+    by `data_cleaning`: the `cleaning` section of run and cross-run boards and the org's
+    `metrics/...` routes merge these, never the attempts.
+    """
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    aggregate = models.OneToOneField(ArmAggregate, on_delete=models.CASCADE, related_name="cleaning")
+    case_stats = models.BinaryField()
+
+    ORG_LOOKUP = "org"
+
+    def __str__(self) -> str:
+        return f"cleaning metrics of aggregate {self.aggregate_id}"

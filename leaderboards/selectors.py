@@ -20,13 +20,13 @@ from django.utils import timezone
 
 from benchhub.api.errors import NotFound, ValidationFailed
 from experiments.models import Case, Dataset, Experiment, Run
-from leaderboards import aggregation, stats
+from leaderboards import aggregation, cleaning, stats
 from leaderboards.models import ArmAggregate, BoardState, RunLeaderboard
 from leaderboards.services import leaderboard_refresh_enqueue, run_leaderboard_compute
 from orgs.models import Organization
 from orgs.scoping import for_org, get_for_org
 
-PAYLOAD_VERSION = 2  # 2: evaluator_trust beside the boards
+PAYLOAD_VERSION = 3  # 2: the `cleaning` section; 3: `evaluator_trust` beside the boards
 CACHE_SECONDS = 24 * 3600
 BOARD_NAMES = ("quality", "speed", "cost", "evaluator")
 
@@ -136,6 +136,7 @@ def run_leaderboard_get(*, org: Organization, run_id: int, threshold: int | None
             **_flag(full.boards, threshold),
             "frontier": full.frontier,
             "failures": full.failures,
+            "cleaning": cleaning.section_flag(full.boards.get("cleaning"), threshold),
         }
         cache.set(key, payload, CACHE_SECONDS)
     return payload
@@ -276,6 +277,7 @@ def _cross_run_payload(
         "low_sample_threshold": threshold,
         **_flag(boards.board_dict(), threshold),
         "frontier": boards.frontier,
+        "cleaning": cleaning.section_flag(cleaning.cross_run_section(aggregates=aggregates, labels=names), threshold),
     }
     cache.set(key, payload, CACHE_SECONDS)
     return payload

@@ -20,7 +20,7 @@ from evaluation.selectors import (
 )
 from experiments.models import Arm, Run
 from experiments.queues import Queue, queue_name
-from leaderboards import aggregation, stats
+from leaderboards import aggregation, cleaning, stats
 from leaderboards.models import ArmAggregate, BoardState, RunLeaderboard
 
 logger = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def _persist(*, run: Run, arms: list[Arm], arm_stats: list, boards: Any, failure
         board.compute_seconds = round(time.perf_counter() - started, 3)
         board.save()
         ArmAggregate.objects.filter(run=run).delete()
-        ArmAggregate.objects.bulk_create(
+        aggregates = ArmAggregate.objects.bulk_create(
             ArmAggregate(
                 org_id=run.org_id, run=run, experiment_id=run.experiment_id,
                 dataset_id=run.experiment.dataset_id, arm=arm, arm_key=arm_key(arm),
@@ -122,6 +122,7 @@ def _persist(*, run: Run, arms: list[Arm], arm_stats: list, boards: Any, failure
             )
             for arm, s in zip(arms, arm_stats, strict=True)
         )
+        cleaning.run_cleaning_persist(run=run, board=board, aggregates=aggregates, seed=seed, n_boot=n_boot)
     return board
 
 

@@ -165,6 +165,27 @@ def bootstrap_ratio_means(
     return out
 
 
+def bootstrap_ratio_of_means(
+    num_sums: np.ndarray, num_counts: np.ndarray, den_sums: np.ndarray, den_counts: np.ndarray,
+    weights: np.ndarray, *, confidence: float = CONFIDENCE,
+) -> list[Interval]:
+    """(Σ num / Σ num attempts) / (Σ den / Σ den attempts) of each column, with case-bootstrap bounds.
+
+    A relative figure such as the mean F1 on hard cases over the mean F1 on easy ones. The same
+    weights resample numerator and denominator together, so the pairing of cases is kept; a
+    replicate whose denominator mean is 0 or missing has no ratio and is left out.
+    """
+    num_sums, num_counts, den_sums, den_counts = (
+        np.atleast_2d(np.asarray(x, dtype=float)) for x in (num_sums, num_counts, den_sums, den_counts))
+    with np.errstate(all="ignore"):
+        point = (num_sums.sum(axis=0) / num_counts.sum(axis=0)) / (den_sums.sum(axis=0) / den_counts.sum(axis=0))
+        replicates = ((weights @ num_sums) / (weights @ num_counts)) / ((weights @ den_sums) / (weights @ den_counts))
+    replicates[~np.isfinite(replicates)] = np.nan
+    low, high = _percentile_bounds(replicates, confidence)
+    return [Interval(float(point[j]), _finite(low[j]), _finite(high[j])) if np.isfinite(point[j]) else EMPTY
+            for j in range(num_sums.shape[1])]
+
+
 def _finite(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 

@@ -152,3 +152,4 @@ from .components.celery import *  # noqa: E402,F403
 from .components.drf import *  # noqa: E402,F403
 from .components.logging import *  # noqa: E402,F403
 from .components.runs import *  # noqa: E402,F403
+from .components.sandbox import *  # noqa: E402,F403

@@ -13,3 +13,13 @@ urlpatterns = [
     path("datasets/<int:dataset_id>/leaderboard/", views.DatasetLeaderboardView.as_view(), name="dataset-leaderboard"),
     path("datasets/<int:dataset_id>/trends/", views.DatasetTrendsView.as_view(), name="dataset-trends"),
 ]
+
+# --- seed 002's data-cleaning metrics over the org's runs (leaderboards/api/cleaning_views.py) ---
+from leaderboards.api import cleaning_views  # noqa: E402
+
+urlpatterns += [
+    path("metrics/overview/", cleaning_views.MetricsOverviewView.as_view(), name="metrics-overview"),
+    path("metrics/dimension/<str:name>/", cleaning_views.MetricsDimensionView.as_view(), name="metrics-dimension"),
+    # `model` is an arm name such as "local:meta/llama-3": `path` lets it hold "/" (also when sent as %2F).
+    path("metrics/<str:metric>/<path:model>/", cleaning_views.MetricsArmView.as_view(), name="metrics-arm"),
+]

@@ -52,6 +52,9 @@ class BoardsSerializer(serializers.Serializer):
     speed = BoardRowSerializer(many=True, help_text="Latency p50 ms; extra: p90/p95/p99, ttft_p50, tokens_per_second.")
     cost = BoardRowSerializer(many=True, help_text="USD per attempt; status 'unpriced' rows have no value or rank.")
     evaluator = BoardRowSerializer(many=True, help_text="Mean evaluator score; empty until the evaluator scores.")
+    cleaning = serializers.DictField(allow_null=True, help_text=(
+        "Data-cleaning runs only (else null): a board per metric (f1, precision, recall, corruption_rate, drift, "
+        "reliability, robustness, auditability), by_dimension and by_difficulty boards, attempts counts."))
 
 
 def _threshold(request: Request) -> int | None:
