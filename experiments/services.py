@@ -19,7 +19,7 @@ from django.utils import timezone
 from benchhub.api.errors import Conflict, PayloadTooLarge, PolicyDenied, ValidationFailed
 from evaluation.scorers import ScorerConfigError, scorers_validate
 from evaluation.services import slow_score_keys
-from experiments import prompts
+from experiments import limits, prompts
 from experiments.bulk import insert_attempts_for_run, insert_task_instances_for_run
 from experiments.datasets import DatasetInvalid, DatasetTooLarge, ParsedDataset, dataset_parse, rows_validate
 from experiments.judging import attempts_awaiting_evaluation
@@ -187,6 +187,7 @@ def experiment_create(
             raise ValidationFailed(details={"arms": [f"arms[{index}] needs a provider and a model."]})
         if not isinstance(arm.get("config") or {}, dict):
             raise ValidationFailed(details={"arms": [f"arms[{index}].config must be an object."]})
+    limits.experiment_limits_check(arms=arms, samples_per_case=samples_per_case, rows=dataset.rows)
     try:
         scorers = scorers_validate(scorers or [])
     except ScorerConfigError as exc:
@@ -286,6 +287,7 @@ def run_start(*, experiment: Experiment, started_by: User | None = None) -> Run:
     cases = list(experiment.dataset.cases.order_by("position").values_list("pk", "position"))
     if not cases:
         raise ValidationFailed("The dataset has no cases.")
+    limits.run_size_check(attempts=len(cases) * len(arms) * experiment.samples_per_case)
     chunk_size = max(1, settings.BENCHHUB_RUN_CHUNK_SIZE)
     with transaction.atomic():
         total = len(cases) * len(arms) * experiment.samples_per_case

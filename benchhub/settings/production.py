@@ -13,6 +13,7 @@ if SECRET_KEY == DEFAULT_SECRET_KEY or len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("Set SECRET_KEY to a random value of at least 50 characters.")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 BENCHHUB_CREDENTIALS_KEY = env.list("BENCHHUB_CREDENTIALS_KEY")
+BENCHHUB_PRIVATE_ENDPOINTS = env.str("BENCHHUB_PRIVATE_ENDPOINTS", default="deny")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

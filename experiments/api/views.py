@@ -7,16 +7,18 @@ from typing import Any
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from benchhub.api.errors import PayloadTooLarge, ValidationFailed
 from benchhub.api.pagination import paginated_response
+from benchhub.api.parsers import BoundedJSONParser, query_id
 from evaluation.api.views import EvaluatorScoreOutputSerializer
 from evaluation.sample import evaluator_score
 from experiments import selectors, services
+from experiments.limits import upload_refuse_if_too_large
 from experiments.models import Attempt, AttemptStatus, CaseKind, Dataset, Experiment, Run, RunStatus
 from leaderboards.selectors import run_leaderboard_summary
 from orgs.permissions import org_context
@@ -171,7 +173,7 @@ class AttemptDetailSerializer(AttemptOutputSerializer):
 
 
 class DatasetListCreateView(APIView):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True)
@@ -189,6 +191,7 @@ class DatasetListCreateView(APIView):
 
         context = org_context(request)
         upload = request.FILES.get("file")
+        upload_refuse_if_too_large(request)
         if upload is not None and upload.size > settings.BENCHHUB_DATASET_MAX_BYTES:
             raise PayloadTooLarge(f"The file is {upload.size} bytes; the limit is {settings.BENCHHUB_DATASET_MAX_BYTES}.")
         data = self.InputSerializer(data=request.data)
@@ -274,8 +277,9 @@ class RunListView(APIView):
     @extend_schema(responses=RunOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         runs = selectors.run_list(org=org_context(request).org)
-        if request.query_params.get("experiment", "").isdigit():
-            runs = runs.filter(experiment_id=int(request.query_params["experiment"]))
+        experiment_id = query_id(request.query_params.get("experiment"), name="experiment")
+        if experiment_id is not None:
+            runs = runs.filter(experiment_id=experiment_id)
         return paginated_response(request, self, runs, _RunListSerializer, context={"request": request})
 
 
@@ -321,8 +325,11 @@ class RunAttemptListView(APIView):
         status_filter = request.query_params.get("status") or None
         if status_filter and status_filter not in AttemptStatus.values:
             raise ValidationFailed(details={"status": [f"must be one of {', '.join(AttemptStatus.values)}"]})
+        arm = request.query_params.get("arm") or None
+        if arm is not None and arm.isdigit():
+            arm = str(query_id(arm, name="arm"))
         attempts = selectors.attempt_list(
-            run=run, arm=request.query_params.get("arm") or None, status=status_filter,
+            run=run, arm=arm, status=status_filter,
             case=request.query_params.get("case") or None,
         )
         return paginated_response(request, self, attempts, AttemptOutputSerializer)

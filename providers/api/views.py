@@ -17,15 +17,22 @@ from providers.interface import ProviderError
 from providers.models import Provider, ProviderCredential
 from providers.policy import validate_rules
 from providers.requests import completion_request
-from providers.selectors import credential_get, credential_list, policy_rules
+from providers.selectors import credential_get, credential_headers_masked, credential_list, policy_rules
 from providers.services import CredentialInvalid, credential_delete, credential_set, policy_set
 
 
 class CredentialOutputSerializer(serializers.ModelSerializer):
+    config = serializers.SerializerMethodField()
+
     class Meta:
         model = ProviderCredential
         # Never the secret: only its last four characters.
         fields = ["id", "provider", "name", "api_key_last4", "base_url", "api_version", "config", "created_at", "updated_at"]
+
+    def get_config(self, credential: ProviderCredential) -> dict:
+        # Header values are secrets like the key: only their last four characters, if that.
+        masked = credential_headers_masked(credential=credential)
+        return {**credential.config, "headers": masked} if masked else dict(credential.config)
 
 
 class CredentialListCreateView(APIView):

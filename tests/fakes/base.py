@@ -24,7 +24,7 @@ from multidict import CIMultiDict
 class Reply:
     """What the server does with one request."""
 
-    kind: str = "ok"  # ok | error | malformed | drop | drop_mid_stream | stream_error
+    kind: str = "ok"  # ok | error | raw | malformed | drop | drop_mid_stream | stream_error
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -40,6 +40,11 @@ class Reply:
     @classmethod
     def error(cls, status: int, body: Any, headers: dict[str, str] | None = None) -> Reply:
         return cls(kind="error", status=status, body=body, headers=headers or {})
+
+    @classmethod
+    def raw(cls, status: int, text: str, headers: dict[str, str] | None = None) -> Reply:
+        """A non-JSON body (an HTML page), or with a `Location` header, a redirect."""
+        return cls(kind="raw", status=status, text=text, headers=headers or {})
 
     @classmethod
     def malformed(cls) -> Reply:

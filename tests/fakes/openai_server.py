@@ -157,6 +157,9 @@ class FakeOpenAI(FakeServer):
             return body, reply, self.json_response(reply.body, status=reply.status, headers=reply.headers)
         if reply.kind == "malformed":
             return body, reply, self.malformed_response()
+        if reply.kind == "raw":  # a non-JSON answer: an HTML error page, a proxy's, a file
+            return body, reply, web.Response(status=reply.status, text=reply.text or "", headers=reply.headers,
+                                             content_type="text/html")
         if reply.kind == "drop":
             return body, reply, await self.dropped(request)
         return body, reply, None
