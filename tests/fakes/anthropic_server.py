@@ -63,7 +63,7 @@ class FakeAnthropic(FakeServer):
             if "max_tokens" not in body:
                 status, error = ANTHROPIC_ERRORS["bad_request"]
                 return self.json_response(error, status=status, headers=headers)
-            text = self.answer(body, reply, body.get("messages", []))
+            text = self.answer_text(body, reply, body.get("messages", []))
             stop_reason = reply.finish_reason or "end_turn"
             if count_tokens(text) > body["max_tokens"]:
                 text, stop_reason = " ".join(text.split()[: body["max_tokens"]]), "max_tokens"

@@ -109,7 +109,7 @@ class FakeServer:
             self._script.extend(replies)
         return self
 
-    def answer(self, body: Any, reply: Reply, messages: list[dict[str, Any]]) -> str:
+    def answer_text(self, body: Any, reply: Reply, messages: list[dict[str, Any]]) -> str:
         """The answer text: the scripted one, else the responder's, else the echo."""
         if reply.text is not None:
             return reply.text

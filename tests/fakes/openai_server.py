@@ -171,7 +171,7 @@ class FakeOpenAI(FakeServer):
             if settled is not None:
                 return settled
             model = request.match_info.get("deployment") or body.get("model", "gpt-fake")
-            text = self.answer(body, reply, body.get("messages", []))
+            text = self.answer_text(body, reply, body.get("messages", []))
             max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
             finish = reply.finish_reason or "stop"
             if max_tokens and count_tokens(text) > max_tokens:
