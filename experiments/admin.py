@@ -10,8 +10,25 @@ from django.http import HttpRequest
 
 from evaluation.models import EvaluatorProfile
 from experiments.judging import evaluator_replay_send
-from experiments.models import Arm, Attempt, AttemptEvaluation, Dataset, Experiment, PairwiseEvaluation, Run
+from experiments.models import (
+    Arm,
+    Attempt,
+    AttemptEvaluation,
+    AttemptStatus,
+    Dataset,
+    Experiment,
+    PairwiseEvaluation,
+    Run,
+)
 from orgs.admin_scoping import OrgScopedAdmin
+
+# Attempts in these states carry results (an answer, an error, a cost) or a call in flight: their
+# run is history (or still making it), and deleting it would erase that without a trace.
+_RESULT_STATES = [AttemptStatus.SUCCEEDED, AttemptStatus.FAILED, AttemptStatus.RUNNING]
+
+
+def _runs_with_results(runs):  # type: ignore[no-untyped-def]
+    return runs.filter(attempts__status__in=_RESULT_STATES)
 
 
 @admin.register(Dataset)
@@ -21,6 +38,10 @@ class DatasetAdmin(OrgScopedAdmin):
     search_fields = ["name", "checksum"]
     # Versions are immutable: an admin reads them; changes come as new uploads.
     readonly_fields = ["org", "name", "version", "kind", "rows", "checksum", "source", "metadata", "created_by"]
+
+    # Versions come from uploads (API, dashboard), which validate and checksum them.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 class ArmInline(admin.TabularInline):
@@ -40,6 +61,19 @@ class ExperimentAdmin(OrgScopedAdmin):
     search_fields = ["name"]
     list_select_related = ["dataset", "org"]
     inlines = [ArmInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Experiment | None = None):  # type: ignore[no-untyped-def]
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.runs.exists():
+            # Its runs were scored against these: changing them would rewrite what the runs mean.
+            fields += ["org", "dataset", "scorers"]
+        return fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: Experiment | None = None) -> bool:
+        # Deleting cascades to runs, attempts and boards: never once any run has results.
+        if obj is not None and _runs_with_results(obj.runs.all()).exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 class ReplayActionForm(ActionForm):
@@ -76,6 +110,15 @@ class RunAdmin(OrgScopedAdmin):
             evaluator_replay_send(run_id=run.pk, profile_id=profile.pk)
         self.message_user(request, f"Replaying {queryset.count()} run(s) with {profile}.", messages.SUCCESS)
 
+    # A run is made by starting it (run_start), which snapshots and fans out its attempts.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Run | None = None) -> bool:
+        if obj is not None and _runs_with_results(Run.objects.filter(pk=obj.pk)).exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
 
 @admin.register(Attempt)
 class AttemptAdmin(OrgScopedAdmin):
@@ -90,6 +133,10 @@ class AttemptAdmin(OrgScopedAdmin):
     def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        if obj is not None and obj.status in _RESULT_STATES:
+            return False
+        return super().has_delete_permission(request, obj)
 
 class _PlatformStaffReadOnly(admin.ModelAdmin):
     """Verdicts hold the judge's rationale and raw output: platform staff only, never org admins."""

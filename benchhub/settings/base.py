@@ -22,7 +22,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django admin with BenchHub's site: org owners/admins enter by their role, not a platform flag.
+    "orgs.apps.BenchHubAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -34,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
     "orgs",
     "providers",
     "experiments",
@@ -54,6 +56,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "benchhub.middleware.ApiErrorEnvelopeMiddleware",
+    "benchhub.api.throttling.RateLimitHeadersMiddleware",
+    # Turns a login refused by a lockout into the 429 answer (benchhub/settings/components/access.py).
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -140,8 +145,6 @@ BENCHHUB_CREDENTIALS_KEY = env.list("BENCHHUB_CREDENTIALS_KEY", default=[])
 
 # API keys: the visible part of a key before its secret.
 BENCHHUB_API_KEY_PREFIX = "bh"
-# JWT login for programs that would rather not hold a long-lived key.
-BENCHHUB_JWT_TTL_SECONDS = env.int("BENCHHUB_JWT_TTL_SECONDS", default=3600)
 
 # Provider gateway: Redis key namespace of the shared limiter/breaker (versioned, so a change of
 # format never reads old state), and how long a process trusts its copy of an org's policy.
@@ -176,6 +179,7 @@ BENCHHUB_METRICS_TOKEN = env.str("BENCHHUB_METRICS_TOKEN", default="")
 # How deeply a JSON request body or dataset row may nest (benchhub/api/parsers.py).
 BENCHHUB_JSON_MAX_DEPTH = env.int("BENCHHUB_JSON_MAX_DEPTH", default=64)
 
+from .components.access import *  # noqa: E402,F403
 from .components.celery import *  # noqa: E402,F403
 from .components.drf import *  # noqa: E402,F403
 from .components.logging import *  # noqa: E402,F403

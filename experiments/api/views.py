@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from benchhub.api.errors import PayloadTooLarge, ValidationFailed
 from benchhub.api.pagination import paginated_response
 from benchhub.api.parsers import BoundedJSONParser, query_id
+from benchhub.api.throttling import RUN_CREATE_THROTTLES
 from evaluation.api.views import EvaluatorScoreOutputSerializer
 from evaluation.sample import evaluator_score
 from experiments import selectors, services
@@ -264,6 +265,8 @@ class ExperimentDetailView(APIView):
 
 
 class ExperimentRunCreateView(APIView):
+    throttle_classes = RUN_CREATE_THROTTLES
+
     @extend_schema(request=None, responses={202: RunOutputSerializer})
     def post(self, request: Request, experiment_id: int) -> Response:
         context = org_context(request)

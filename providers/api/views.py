@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from benchhub.api.errors import ValidationFailed
 from benchhub.api.pagination import paginated_response
+from benchhub.api.throttling import CHAT_THROTTLES
 from orgs.permissions import IsOrgAdmin, IsOrgAdminForWrites, IsOrgMember, org_context
 from providers import gateway
 from providers.api.errors import api_error_from
@@ -113,6 +114,7 @@ class UsageSerializer(serializers.Serializer):
 
 class ChatView(APIView):
     permission_classes = [IsOrgMember]
+    throttle_classes = CHAT_THROTTLES
 
     class InputSerializer(serializers.Serializer):
         provider = serializers.ChoiceField(choices=Provider.choices)
