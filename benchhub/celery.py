@@ -7,7 +7,9 @@ import os
 from celery import Celery
 from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init, worker_process_init
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchhub.settings.local")
+# Servers and workers default to production (fails closed: it refuses to start without its
+# secrets); only manage.py defaults to the local settings.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchhub.settings.production")
 
 app = Celery("benchhub")
 app.config_from_object("django.conf:settings", namespace="CELERY")

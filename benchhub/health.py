@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable
 
@@ -13,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django_prometheus.exports import ExportToDjangoView
 
 _PROBE_TIMEOUT_SECONDS = 1.0
 
@@ -90,3 +92,25 @@ def status_banner(request: HttpRequest) -> HttpResponse:
     healthy, checks = run_checks()
     failing = [name for name, result in checks.items() if result["status"] != "ok"]
     return render(request, "partials/degraded_banner.html", {"healthy": healthy, "failing": failing})
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    """A scraper's `Authorization: Bearer <BENCHHUB_METRICS_TOKEN>`, or a platform staff session
+    (a superuser: org admins are `is_staff` for Django admin, and series span every org)."""
+    token = settings.BENCHHUB_METRICS_TOKEN
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if token and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+        return True
+    user = getattr(request, "user", None)
+    return bool(user and user.is_active and user.is_superuser)
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    if not metrics_allowed(request):
+        response = HttpResponse("401 Unauthorized: a metrics token or a platform staff session is required.\n",
+                                status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return ExportToDjangoView(request)

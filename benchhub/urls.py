@@ -9,13 +9,14 @@ api_v1 = [
     path("", include("experiments.api.urls")),
     path("", include("providers.api.urls")),
     path("", include("leaderboards.api.urls")),
+    path("", include("evaluation.api.urls")),
 ]
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("status/banner", health.status_banner, name="status-banner"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", health.metrics, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import jsonschema
+import referencing
+import referencing.exceptions
+import regex
+from django.conf import settings
 
 
 class ScorerConfigError(ValueError):
@@ -118,7 +122,7 @@ def scorer_build(spec: dict[str, Any]) -> Scorer:
         return cls(**{k: v for k, v in spec.items() if k != "type"})
     except ScorerConfigError:
         raise
-    except (TypeError, ValueError, re.error, jsonschema.SchemaError) as exc:
+    except (TypeError, ValueError, re.error, regex.error, jsonschema.SchemaError, RecursionError) as exc:
         raise ScorerConfigError(f"{spec['type']}: {exc}") from exc
 
 
@@ -224,6 +228,35 @@ class ContainsScorer(Scorer):
         return Score(1.0 if ok else 0.0, ok, {"found": found[:1]})
 
 
+# --- hostile patterns ---------------------------------------------------------------------------
+# A member's pattern runs on the `regex` engine with a time limit (the stdlib `re` cannot be
+# interrupted and holds the GIL: `^(a|a)+$` froze a web process), over a capped length of text.
+
+
+class PatternTimeout(Exception):
+    """A pattern took longer than `BENCHHUB_REGEX_TIMEOUT_S` on one text."""
+
+
+def pattern_compile(pattern: str, flags: int = 0) -> regex.Pattern[str]:
+    try:
+        return regex.compile(pattern, flags | regex.VERSION0)
+    except (regex.error, OverflowError, RecursionError) as exc:
+        raise ScorerConfigError(f"invalid pattern: {exc}") from exc
+
+
+def pattern_search(compiled: regex.Pattern[str], text: str, *, full: bool = False) -> regex.Match[str] | None:
+    """`search` (or `fullmatch`) over at most `BENCHHUB_REGEX_MAX_SCAN_CHARS` characters, within
+    `BENCHHUB_REGEX_TIMEOUT_S`; `concurrent=True` lets other threads run meanwhile."""
+    text = text[: settings.BENCHHUB_REGEX_MAX_SCAN_CHARS]
+    timeout = settings.BENCHHUB_REGEX_TIMEOUT_S
+    try:
+        if full:
+            return compiled.fullmatch(text, timeout=timeout, concurrent=True)
+        return compiled.search(text, timeout=timeout, concurrent=True)
+    except TimeoutError as exc:
+        raise PatternTimeout(f"the pattern took longer than {timeout}s") from exc
+
+
 @register
 class RegexScorer(Scorer):
     type = "regex"
@@ -232,17 +265,23 @@ class RegexScorer(Scorer):
         super().__init__(pattern=pattern, flags=flags, full_match=full_match)
         if not isinstance(pattern, str) or not pattern:
             raise ScorerConfigError("regex: pattern is required")
+        if len(pattern) > settings.BENCHHUB_REGEX_MAX_PATTERN_CHARS:
+            raise ScorerConfigError(f"regex: the pattern is longer than {settings.BENCHHUB_REGEX_MAX_PATTERN_CHARS} characters")
         bits = 0
         for flag in flags:
-            bits |= {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL}.get(flag, 0)
+            bits |= {"i": regex.IGNORECASE, "m": regex.MULTILINE, "s": regex.DOTALL}.get(flag, 0)
         try:
-            self.regex = re.compile(pattern, bits)
-        except re.error as exc:
-            raise ScorerConfigError(f"regex: invalid pattern: {exc}") from exc
+            self.regex = pattern_compile(pattern, bits)
+        except ScorerConfigError as exc:
+            raise ScorerConfigError(f"regex: {exc}") from exc
         self.full_match = bool(full_match)
 
     def score(self, item: ScoreInput) -> Score:
-        match = self.regex.fullmatch(item.output.strip()) if self.full_match else self.regex.search(item.output)
+        try:
+            match = pattern_search(self.regex, item.output.strip() if self.full_match else item.output,
+                                   full=self.full_match)
+        except PatternTimeout as exc:
+            return Score(0.0, False, {"match": None, "reason": f"timed out: {exc}"})
         ok = match is not None
         return Score(1.0 if ok else 0.0, ok, {"match": match.group(0)[:200] if match else None})
 
@@ -287,7 +326,7 @@ class NumericScorer(Scorer):
         return Score(1.0 if ok else 0.0, ok, {"expected": expected, "got": got, "difference": diff})
 
 
-def _extract_json(text: str) -> Any:
+def extract_json(text: str) -> Any:
     """The JSON value in an output, also when wrapped in a ```json fence or surrounded by prose."""
     stripped = text.strip()
     fence = re.search(r"```(?:json)?\s*(.*?)```", stripped, re.DOTALL)
@@ -307,6 +346,66 @@ def _extract_json(text: str) -> Any:
     raise ValueError("no JSON value found")
 
 
+def _refuse_retrieval(uri: str) -> referencing.Resource:
+    # Only references inside the schema itself: never a file, a URL or another schema's id.
+    raise referencing.exceptions.NoSuchResource(ref=uri)
+
+
+_NO_RETRIEVAL: referencing.Registry = referencing.Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
+_REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+
+
+def _schema_walk(schema: Any) -> tuple[int, list[str]]:
+    """(depth, every reference) of a schema, iteratively (a deep schema must not blow the stack)."""
+    depth, refs = 0, []
+    stack: list[tuple[Any, int]] = [(schema, 1)]
+    while stack:
+        node, level = stack.pop()
+        depth = max(depth, level)
+        if isinstance(node, dict):
+            refs += [str(node[k]) for k in _REF_KEYWORDS if k in node]
+            stack += [(v, level + 1) for v in node.values() if isinstance(v, dict | list)]
+        elif isinstance(node, list):
+            stack += [(v, level + 1) for v in node if isinstance(v, dict | list)]
+    return depth, refs
+
+
+def _schema_check(schema: dict[str, Any]) -> None:
+    size = len(json.dumps(schema))
+    if size > settings.BENCHHUB_SCHEMA_MAX_CHARS:
+        raise ScorerConfigError(f"json_schema: the schema is {size} characters; the limit is {settings.BENCHHUB_SCHEMA_MAX_CHARS}")
+    depth, refs = _schema_walk(schema)
+    if depth > settings.BENCHHUB_SCHEMA_MAX_DEPTH:
+        raise ScorerConfigError(f"json_schema: the schema nests deeper than {settings.BENCHHUB_SCHEMA_MAX_DEPTH} levels")
+    for ref in refs:
+        if not ref.startswith("#"):
+            raise ScorerConfigError(f"json_schema: only local references (#...) are allowed, not {ref[:100]!r}")
+
+
+def _pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Any:
+    """The `pattern` keyword on the bounded engine: a schema's pattern is a member's pattern too."""
+    if validator.is_type(instance, "string"):
+        try:
+            if pattern_search(pattern_compile(patrn), instance) is None:
+                yield jsonschema.ValidationError(f"{instance[:100]!r} does not match {patrn!r}")
+        except (PatternTimeout, ScorerConfigError) as exc:
+            yield jsonschema.ValidationError(f"pattern {patrn!r}: {exc}")
+
+
+def _pattern_properties(validator: Any, properties: dict[str, Any], instance: Any, schema: Any) -> Any:
+    if not validator.is_type(instance, "object"):
+        return
+    for patrn, subschema in properties.items():
+        for key, value in instance.items():
+            try:
+                found = pattern_search(pattern_compile(patrn), key) is not None
+            except (PatternTimeout, ScorerConfigError) as exc:
+                yield jsonschema.ValidationError(f"patternProperties {patrn!r}: {exc}")
+                continue
+            if found:
+                yield from validator.descend(value, subschema, path=key, schema_path=patrn)
+
+
 @register
 class JsonSchemaScorer(Scorer):
     """Three equal parts: the output is JSON, it satisfies the schema, its fields match the reference."""
@@ -318,33 +417,47 @@ class JsonSchemaScorer(Scorer):
         if schema is not None:
             if not isinstance(schema, dict):
                 raise ScorerConfigError("json_schema: schema must be an object")
+            _schema_check(schema)
             try:
                 validator_cls = jsonschema.validators.validator_for(schema)
                 validator_cls.check_schema(schema)
             except jsonschema.SchemaError as exc:
                 raise ScorerConfigError(f"json_schema: invalid schema: {exc.message}") from exc
-            self.validator = validator_cls(schema)
+            bounded = jsonschema.validators.extend(
+                validator_cls, {"pattern": _pattern, "patternProperties": _pattern_properties}
+            )
+            self.validator = bounded(schema, registry=_NO_RETRIEVAL)
         else:
             self.validator = None
         self.fields = fields
 
+    def _schema_errors(self, value: Any) -> list[str]:
+        assert self.validator is not None
+        try:
+            errors = sorted(self.validator.iter_errors(value), key=lambda e: [str(p) for p in e.path])
+        except referencing.exceptions.Unresolvable as exc:
+            return [f"unresolvable reference: {exc}"[:200]]
+        except RecursionError:
+            return ["the schema recursed too deeply on this output"]
+        return [e.message[:500] for e in errors]
+
     def score(self, item: ScoreInput) -> Score:
         try:
-            value = _extract_json(item.output)
-        except ValueError:
+            value = extract_json(item.output)
+        except (ValueError, RecursionError):
             return Score(0.0, False, {"valid_json": False, "schema_valid": False, "field_match": 0.0})
         parts = [1.0]
         details: dict[str, Any] = {"valid_json": True}
         if self.validator is not None:
-            errors = sorted(self.validator.iter_errors(value), key=lambda e: list(e.path))
+            errors = self._schema_errors(value)
             details["schema_valid"] = not errors
-            details["schema_errors"] = [e.message for e in errors[:5]]
+            details["schema_errors"] = errors[:5]
             parts.append(0.0 if errors else 1.0)
         reference = item.reference
         if isinstance(reference, str):
             try:
                 reference = json.loads(reference)
-            except ValueError:
+            except (ValueError, RecursionError):
                 reference = None
         if isinstance(reference, dict) and isinstance(value, dict):
             keys = self.fields or sorted(reference)

@@ -15,6 +15,7 @@ from evaluation.services import ScoringPlan, scores_compute, scores_summarize, s
 
 
 def attempts_score_slow(*, attempt_ids: list[int]) -> int:
+    from experiments.judging import attempts_judge
     from experiments.models import Attempt, AttemptStatus
     from experiments.services import run_finalize
 
@@ -46,6 +47,8 @@ def attempts_score_slow(*, attempt_ids: list[int]) -> int:
     with transaction.atomic():
         Attempt.objects.bulk_update(
             changed, ["scores", "score_value", "passed", "scored_at", "patch", "validation", "validated_at"])
+    # The evaluator last: it sees the patch and validation results the slow scorers above produced.
+    attempts_judge(attempt_ids=[attempt.pk for attempt in attempts])
     # A run whose chunks are all done waits for its slow scores; these may have been the last.
     for run_id in sorted({attempt.run_id for attempt in attempts}):
         run_finalize(run_id=run_id)

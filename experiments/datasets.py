@@ -9,9 +9,12 @@ import csv
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
+from benchhub.api.parsers import TooDeep, json_loads_bounded
 from experiments.models import CaseKind
 
 # Fields each kind requires, and the optional ones it knows; unknown columns are rejected so
@@ -86,6 +89,30 @@ def _check_messages(value: Any) -> str | None:
     return None
 
 
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def unsafe_path(path: Any) -> str | None:
+    """Why a file path of a `pr` case could escape its sandbox checkout, or None when it is safe:
+    a relative POSIX path without `..`, NUL, backslashes or a drive letter."""
+    if not isinstance(path, str) or not path.strip():
+        return "a path must be non-empty text"
+    if "\0" in path or "\\" in path or _DRIVE.match(path):
+        return f"{path[:100]!r} is not a relative POSIX path"
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or path.startswith("~"):
+        return f"{path[:100]!r} is absolute; paths are relative to the repository"
+    if ".." in pure.parts:
+        return f"{path[:100]!r} leaves the repository (..)"
+    return None
+
+
+def _path_errors(line: int, name: str, files: Any) -> list[RowError]:
+    if not isinstance(files, dict):
+        return []
+    return [RowError(line, name, problem) for problem in map(unsafe_path, files) if problem]
+
+
 def validate_row(kind: str, row: Any, line: int) -> list[RowError]:
     """Every problem of one row (not only the first), so a person fixes a file in one pass."""
     if not isinstance(row, dict):
@@ -125,8 +152,12 @@ def validate_row(kind: str, row: Any, line: int) -> list[RowError]:
             )
         ):
             errors.append(RowError(line, "repo", 'must be {"files": {"path": "content"}} or {"bundle": "..."}'))
+        elif isinstance(repo, dict):
+            errors += _path_errors(line, "repo.files", repo.get("files"))
         if "tests" in row and not (isinstance(row["tests"], dict) and all(isinstance(v, str) for v in row["tests"].values())):
             errors.append(RowError(line, "tests", 'must be {"path": "content"}'))
+        else:
+            errors += _path_errors(line, "tests", row.get("tests"))
         text("test_command")
         if "reference_patch" in row and not isinstance(row["reference_patch"], str):
             errors.append(RowError(line, "reference_patch", "must be text (a unified diff)"))
@@ -169,9 +200,11 @@ def _read_jsonl(text: str) -> list[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            rows.append((number, json.loads(line)))
+            rows.append((number, json_loads_bounded(line)))
         except json.JSONDecodeError as exc:
             errors.append(RowError(number, "", f"invalid JSON: {exc.msg} (column {exc.colno})"))
+        except TooDeep as exc:
+            errors.append(RowError(number, "", f"invalid JSON: {exc}"))
     if errors:
         raise DatasetInvalid(errors)
     return rows
@@ -186,6 +219,19 @@ def _read_csv(text: str, kind: str) -> list[tuple[int, Any]]:
     if errors:
         raise DatasetInvalid(errors)
     rows: list[tuple[int, Any]] = []
+    try:
+        _read_csv_records(reader, optional, rows, errors)
+    except csv.Error as exc:
+        # e.g. a cell over csv.field_size_limit() (131,072 characters): a line-numbered 400.
+        errors.append(RowError(reader.line_num + 1, "", f"unreadable CSV: {exc}; put large fields in JSONL"))
+    if errors:
+        raise DatasetInvalid(errors)
+    return rows
+
+
+def _read_csv_records(
+    reader: csv.DictReader, optional: frozenset[str], rows: list[tuple[int, Any]], errors: list[RowError]
+) -> None:
     for record in reader:
         number = reader.line_num
         if None in record:  # more cells than columns
@@ -198,17 +244,17 @@ def _read_csv(text: str, kind: str) -> list[tuple[int, Any]]:
                 continue
             if name in CSV_JSON_FIELDS and value.strip()[:1] in ("{", "["):
                 try:
-                    value = json.loads(value)
+                    value = json_loads_bounded(value)
                 except json.JSONDecodeError as exc:
                     errors.append(RowError(number, name, f"invalid JSON: {exc.msg}"))
+                    continue
+                except TooDeep as exc:
+                    errors.append(RowError(number, name, f"invalid JSON: {exc}"))
                     continue
             if value == "" and name in optional:
                 continue  # an empty optional cell is an absent field
             row[name] = value
         rows.append((number, row))
-    if errors:
-        raise DatasetInvalid(errors)
-    return rows
 
 
 def dataset_parse(

@@ -61,6 +61,7 @@ from evaluation.patches import pr_patch
 from evaluation.services import ScoringPlan, attempt_score_rules, scores_summarize, scoring_plan_build
 from experiments import prompts
 from experiments.bulk import update_rows
+from experiments.judging import run_profile_id
 from experiments.models import (
     ATTEMPT_ENDED,
     Attempt,
@@ -419,6 +420,8 @@ class ChunkExecutor:
         self.budget = Decimal(budget) if budget is not None else None
         self.limit = max(1, math.ceil(int(snapshot["experiment"]["concurrency"]) / max(1, run.lanes)))
         self.plan: ScoringPlan = scoring_plan_build(specs=snapshot["experiment"].get("scorers") or [])
+        # A run with an evaluator profile sends every answer to slow scoring, where the judge runs.
+        self.judged = run_profile_id(snapshot) is not None
         self.pending: list[Attempt] = []  # pop() from the end, in id order
         self.chunks: dict[int, _HeldChunk] = {}  # what this executor holds the lease of, by index
         self._hold(index)
@@ -674,7 +677,7 @@ class ChunkExecutor:
                 )
             if run_changes:
                 Run.objects.filter(pk=self.run_id).update(**run_changes)
-            if self.plan.has_slow:
+            if self.plan.has_slow or self.judged:
                 scored = [a.pk for a in self.ended if a.status == AttemptStatus.SUCCEEDED]
                 if scored:
                     transaction.on_commit(lambda: slow_scoring_send(scored))

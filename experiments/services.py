@@ -19,9 +19,10 @@ from django.utils import timezone
 from benchhub.api.errors import Conflict, PayloadTooLarge, PolicyDenied, ValidationFailed
 from evaluation.scorers import ScorerConfigError, scorers_validate
 from evaluation.services import slow_score_keys
-from experiments import prompts
+from experiments import limits, prompts
 from experiments.bulk import insert_attempts_for_run, insert_task_instances_for_run
 from experiments.datasets import DatasetInvalid, DatasetTooLarge, ParsedDataset, dataset_parse, rows_validate
+from experiments.judging import attempts_awaiting_evaluation
 from experiments.models import (
     Arm,
     Attempt,
@@ -174,6 +175,7 @@ def experiment_create(
     budget_usd: Decimal | None = None,
     concurrency: int = 16,
     prompt_template: dict[str, str] | None = None,
+    evaluator_budget_usd: Decimal | None = None,
     created_by: User | None = None,
 ) -> Experiment:
     if dataset.org_id != org.pk:
@@ -185,15 +187,21 @@ def experiment_create(
             raise ValidationFailed(details={"arms": [f"arms[{index}] needs a provider and a model."]})
         if not isinstance(arm.get("config") or {}, dict):
             raise ValidationFailed(details={"arms": [f"arms[{index}].config must be an object."]})
+    limits.experiment_limits_check(arms=arms, samples_per_case=samples_per_case, rows=dataset.rows)
     try:
         scorers = scorers_validate(scorers or [])
     except ScorerConfigError as exc:
         raise ValidationFailed(str(exc), details={"scorers": [str(exc)]}) from exc
     arms_check_allowed(org=org, arms=arms)
+    if evaluator_profile is not None:
+        from evaluation.models import EvaluatorProfile
+
+        if not EvaluatorProfile.objects.filter(pk=evaluator_profile).exists():
+            raise ValidationFailed(details={"evaluator_profile": [f"No evaluator profile {evaluator_profile}."]})
     experiment = Experiment.objects.create(
         org=org, name=name, dataset=dataset, scorers=scorers, evaluator_profile_id=evaluator_profile,
         samples_per_case=samples_per_case, seed=seed, budget_usd=budget_usd, concurrency=concurrency,
-        prompt_template=prompt_template, created_by=created_by,
+        prompt_template=prompt_template, evaluator_budget_usd=evaluator_budget_usd, created_by=created_by,
     )
     Arm.objects.bulk_create(
         [
@@ -226,6 +234,14 @@ def code_version() -> str:
             return "unknown"
 
 
+def _evaluator_profile_snapshot(profile_id: int | None) -> dict[str, Any] | None:
+    from evaluation.evaluator import evaluator_profile_summary
+    from evaluation.models import EvaluatorProfile
+
+    profile = EvaluatorProfile.objects.filter(pk=profile_id).first() if profile_id is not None else None
+    return evaluator_profile_summary(profile) if profile is not None else None
+
+
 def run_snapshot(*, experiment: Experiment, arms: list[Arm]) -> dict[str, Any]:
     dataset = experiment.dataset
     template = prompts.template_for(dataset.kind, experiment.prompt_template)
@@ -235,8 +251,11 @@ def run_snapshot(*, experiment: Experiment, arms: list[Arm]) -> dict[str, Any]:
             "samples_per_case": experiment.samples_per_case, "seed": experiment.seed,
             "budget_usd": str(experiment.budget_usd) if experiment.budget_usd is not None else None,
             "concurrency": experiment.concurrency,
+            "evaluator_budget_usd": (
+                str(experiment.evaluator_budget_usd) if experiment.evaluator_budget_usd is not None else None
+            ),
         },
-        "evaluator_profile": experiment.evaluator_profile_id,
+        "evaluator_profile": _evaluator_profile_snapshot(experiment.evaluator_profile_id),
         "arms": [
             {"id": a.pk, "label": a.label, "provider": a.provider, "model": a.model, "config": a.config}
             for a in arms
@@ -268,6 +287,7 @@ def run_start(*, experiment: Experiment, started_by: User | None = None) -> Run:
     cases = list(experiment.dataset.cases.order_by("position").values_list("pk", "position"))
     if not cases:
         raise ValidationFailed("The dataset has no cases.")
+    limits.run_size_check(attempts=len(cases) * len(arms) * experiment.samples_per_case)
     chunk_size = max(1, settings.BENCHHUB_RUN_CHUNK_SIZE)
     with transaction.atomic():
         total = len(cases) * len(arms) * experiment.samples_per_case
@@ -394,9 +414,10 @@ SCORING_MESSAGE = "Scoring:"
 def attempts_awaiting_slow_scores(*, run: Run) -> QuerySet[Attempt]:
     """Succeeded attempts of the run still missing a score of one of its slow scorers."""
     keys = slow_score_keys(specs=run.snapshot["experiment"].get("scorers") or [])
+    awaiting = attempts_awaiting_evaluation(run=run)  # the evaluator is a slow scorer too
     if not keys:
-        return Attempt.objects.none()
-    return Attempt.objects.filter(run=run, status=AttemptStatus.SUCCEEDED).exclude(scores__has_keys=keys)
+        return awaiting
+    return Attempt.objects.filter(run=run, status=AttemptStatus.SUCCEEDED).exclude(scores__has_keys=keys) | awaiting
 
 
 def run_finalize(*, run_id: int) -> Run:

@@ -49,3 +49,12 @@ def _recover_on_worker_start(sender=None, **_: object) -> None:  # type: ignore[
         recover()
     except Exception:  # never keep a worker from starting
         logger.exception("run recovery at worker start failed")
+
+
+@shared_task(name="experiments.evaluator_replay", acks_late=True)  # safe twice: stored verdicts are skipped
+def evaluator_replay(run_id: int, profile_id: int) -> dict[str, int]:
+    from evaluation.models import EvaluatorProfile
+    from experiments.judging import evaluator_replay as replay
+    from experiments.models import Run
+
+    return replay(run=Run.objects.get(pk=run_id), profile=EvaluatorProfile.objects.get(pk=profile_id)).as_dict()

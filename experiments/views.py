@@ -7,6 +7,7 @@ The pages call the same selectors and services as the API. The run page polls a 
 from __future__ import annotations
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from benchhub.api.errors import ApiError
 from experiments import selectors, services
+from experiments.limits import upload_refuse_if_too_large
 from experiments.models import CaseKind
 from orgs.models import Role
 from orgs.views import dashboard_context
@@ -43,26 +45,24 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
         if not context.can(Role.MEMBER):
             return _forbidden(request)
         form = DatasetUploadForm(request.POST, request.FILES)
-        if form.is_valid():
-            upload = form.cleaned_data["file"]
-            try:
+        try:
+            upload_refuse_if_too_large(request)  # counted while the file streamed in, never read whole
+            if not form.is_valid():
+                status = 400
+            else:
+                upload = form.cleaned_data["file"]
                 dataset, created = services.dataset_create(
                     org=context.org, name=form.cleaned_data["name"], kind=form.cleaned_data["kind"],
                     content=upload.read(), filename=upload.name or "", created_by=context.user,
                 )
-            except ApiError as exc:
-                error_message, status = exc.message, exc.status_code
-                errors = exc.details if isinstance(exc.details, list) else []
-            else:
-                from django.contrib import messages
-
                 messages.success(
                     request,
                     f"Stored {dataset} ({dataset.rows} rows)." if created else f"Same content as {dataset}: nothing new.",
                 )
                 return redirect("experiments:datasets")
-        else:
-            status = 400
+        except ApiError as exc:
+            error_message, status = exc.message, exc.status_code
+            errors = exc.details if isinstance(exc.details, list) else []
     return render(
         request,
         "experiments/datasets.html",
@@ -115,7 +115,5 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
     try:
         services.run_cancel(run=selectors.run_get(org=context.org, run_id=run_id))
     except ApiError as exc:
-        from django.contrib import messages
-
         messages.error(request, exc.message)
     return redirect("experiments:run-detail", run_id=run_id)

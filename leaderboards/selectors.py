@@ -26,7 +26,7 @@ from leaderboards.services import leaderboard_refresh_enqueue, run_leaderboard_c
 from orgs.models import Organization
 from orgs.scoping import for_org, get_for_org
 
-PAYLOAD_VERSION = 2  # 2: the `cleaning` section
+PAYLOAD_VERSION = 3  # 2: the `cleaning` section; 3: `evaluator_trust` beside the boards
 CACHE_SECONDS = 24 * 3600
 BOARD_NAMES = ("quality", "speed", "cost", "evaluator")
 
@@ -130,6 +130,7 @@ def run_leaderboard_get(*, org: Organization, run_id: int, threshold: int | None
             "computed_at": full.computed_at.isoformat(),
             "attempts_ended": full.attempts_ended,
             "evaluator_profile": full.evaluator_profile or None,
+            "evaluator_trust": (full.params or {}).get("evaluator_trust"),
             "low_sample_threshold": threshold,
             "params": full.params,
             **_flag(full.boards, threshold),

@@ -10,20 +10,31 @@ from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
+from orgs.models import Organization, Role
 from orgs.scoping import for_orgs, org_lookup
-from orgs.selectors import orgs_administered_by
+from orgs.selectors import is_platform_admin, membership_get, orgs_administered_by
 
 
 def administered_orgs(request: HttpRequest) -> models.QuerySet:
     return orgs_administered_by(user=request.user)
 
 
+def actor_role(request: HttpRequest, org: Organization | int | None) -> str | None:
+    """The role the admin user acts with in `org`: None for platform admins (no org limit), their
+    membership's role otherwise (viewer, the lowest, when they have none)."""
+    if is_platform_admin(request.user):
+        return None
+    membership = membership_get(user=request.user, org=org)
+    return membership.role if membership is not None else Role.VIEWER
+
+
 class OrgScopedAdmin(admin.ModelAdmin):
+    # Every hook below answers through orgs.selectors, which says no to anonymous and inactive users.
     def _is_platform(self, request: HttpRequest) -> bool:
-        return bool(request.user.is_active and request.user.is_superuser)
+        return is_platform_admin(request.user)
 
     def _administers_any(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_staff and administered_orgs(request).exists()
+        return administered_orgs(request).exists()
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet:
         qs = super().get_queryset(request)

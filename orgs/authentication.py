@@ -27,18 +27,22 @@ class BearerAuthentication(authentication.BaseAuthentication):
         token = token.strip()
         if token.count(".") == 2:
             return self._authenticate_jwt(token)
-        key = api_key_authenticate(raw_key=token)
-        if key is None:
+        found = api_key_authenticate(raw_key=token)
+        if found is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
-        user = key.created_by if key.created_by is not None and key.created_by.is_active else ApiKeyUser(key)
-        return user, OrgContext(org=key.org, role=key.role, user=key.created_by, api_key=key)
+        key, role = found
+        user = key.created_by if key.created_by is not None else ApiKeyUser(key)
+        return user, OrgContext(org=key.org, role=role, user=key.created_by, api_key=key)
 
     def _authenticate_jwt(self, token: str):  # type: ignore[no-untyped-def]
         claims = jwt_decode(token)
         if claims is None:
             raise exceptions.AuthenticationFailed("Invalid or expired token.")
         user = get_user_model().objects.filter(pk=claims["sub"], is_active=True).first()
-        membership = membership_get(user=user, org=claims.get("org")) if user else None
+        # A password change or a removal from an org bumps the version: older tokens die with it.
+        if user is None or user.token_version != claims["ver"]:
+            raise exceptions.AuthenticationFailed("Invalid or expired token.")
+        membership = membership_get(user=user, org=claims.get("org"))
         if membership is None:
             raise exceptions.AuthenticationFailed("Invalid or expired token.")
         return user, OrgContext(org=membership.org, role=membership.role, user=user)
@@ -63,12 +67,17 @@ class OrgSessionAuthentication(authentication.SessionAuthentication):
 
 
 def org_context_for_user(user, *, slug: str | None = None, org_id: int | None = None) -> OrgContext | None:  # type: ignore[no-untyped-def]
+    """The org a person acts in: the one named (header), else the session's, else the one they last
+    chose (remembered on the user), else their oldest membership. Joining an org changes none of these."""
     memberships = memberships_for_user(user=user)
     if slug:
         memberships = memberships.filter(org__slug=slug)
-    elif org_id:
-        chosen = memberships.filter(org_id=org_id)
-        memberships = chosen if chosen.exists() else memberships
+    else:
+        for chosen_id in (org_id, getattr(user, "current_org_id", None)):
+            chosen = memberships.filter(org_id=chosen_id) if chosen_id else None
+            if chosen is not None and chosen.exists():
+                memberships = chosen
+                break
     membership = memberships.first()
     if membership is None:
         return None

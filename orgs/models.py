@@ -31,10 +31,21 @@ class UserManager(BaseUserManager["User"]):
 
 
 class User(AbstractUser):
-    """A person; logs in with an e-mail address. Platform staff have `is_staff` and no org limits."""
+    """A person; logs in with an e-mail address. Platform staff have `is_staff` and no org limits.
+
+    Org roles never touch the platform flags (`is_staff`, `is_superuser`): an org admin reaches
+    Django admin through their role (see `orgs.selectors.admin_orgs_for`).
+    """
 
     username = None  # type: ignore[assignment]
     email = models.EmailField("e-mail address", unique=True)
+    # Every JWT carries the version it was issued under; bumping it (password change, removal from
+    # an org) revokes every token the person holds.
+    token_version = models.PositiveIntegerField(default=0)
+    # The org the person last chose; a new membership never changes it (no silent switch).
+    current_org = models.ForeignKey(
+        "Organization", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
@@ -43,6 +54,18 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.email
+
+    def set_password(self, raw_password: str | None) -> None:
+        # Every path that changes a password (admin form, reset, services) comes through here.
+        super().set_password(raw_password)
+        self.token_version += 1
+
+    def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        # A partial save of the password must carry the bumped token version with it.
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "password" in update_fields and "token_version" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "token_version"]
+        super().save(*args, **kwargs)
 
 
 class Role(models.TextChoices):
@@ -113,3 +136,33 @@ class ApiKey(TimestampedModel):
     def is_active(self) -> bool:
         return self.revoked_at is None
 
+
+
+class Invitation(TimestampedModel):
+    """An existing person asked to join an org; they join only when they accept it themselves."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+
+    ORG_LOOKUP = "org"
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "user"],
+                condition=models.Q(accepted_at__isnull=True, declined_at__isnull=True),
+                name="invitation_one_pending_per_org_user",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} invited to {self.org} ({self.role})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.declined_at is None

@@ -13,6 +13,7 @@ from orgs.admin_scoping import OrgScopedAdmin
 from providers.context import context_invalidate
 from providers.models import PriceOverride, ProviderCredential, ProviderPolicy
 from providers.policy import validate_rules
+from providers.selectors import credential_headers_masked
 from providers.services import (
     CredentialInvalid,
     credential_delete,
@@ -50,6 +51,8 @@ class CredentialForm(forms.ModelForm):
             "org": data["org"], "provider": data["provider"], "api_key": data.get("api_key") or None,
             "base_url": data.get("base_url") or None, "api_version": data.get("api_version") or None,
             "name": data.get("name") or "", "config": data.get("config") or {},
+            # Stored headers are not shown (encrypted, masked): a config naming "headers" replaces them.
+            "keep_headers": True,
         }
         return data
 
@@ -60,15 +63,20 @@ class ProviderCredentialAdmin(OrgScopedAdmin):
     list_display = ["provider", "org", "name", "masked_key", "base_url", "updated_at"]
     list_filter = ["provider", "org"]
     search_fields = ["name", "provider"]
-    readonly_fields = ["masked_key"]
+    readonly_fields = ["masked_key", "masked_headers"]
 
     @admin.display(description="API key")
     def masked_key(self, obj: ProviderCredential) -> str:
-        return f"••••{obj.api_key_last4}" if obj.api_key_last4 else "—"
+        return f"••••{obj.api_key_last4}" if obj.encrypted_api_key else "—"
+
+    @admin.display(description="Headers")
+    def masked_headers(self, obj: ProviderCredential) -> str:
+        masked = credential_headers_masked(credential=obj)
+        return ", ".join(f"{name}: {value}" for name, value in masked.items()) or "—"
 
     def get_fields(self, request: HttpRequest, obj: ProviderCredential | None = None) -> list[str]:
         fields = ["org", "provider", "name", "api_key", "base_url", "api_version", "config"]
-        return [*fields[:3], "masked_key", *fields[3:]] if obj else fields
+        return [*fields[:3], "masked_key", *fields[3:], "masked_headers"] if obj else fields
 
     def save_model(self, request: HttpRequest, obj: ProviderCredential, form: CredentialForm, change: bool) -> None:
         saved = credential_set(**form.service_kwargs)

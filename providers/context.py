@@ -75,7 +75,7 @@ def context_load(*, org_id: int, provider: str) -> CallContext:
 def _build(*, org_id: int, kind: ProviderKind) -> CallContext:
     from orgs.models import Organization
     from providers import crypto
-    from providers.selectors import credential_for_provider, policy_rules, price_overrides
+    from providers.selectors import credential_for_provider, credential_headers, policy_rules, price_overrides
 
     org_settings = Organization.objects.filter(pk=org_id).values_list("settings", flat=True).first() or {}
     credential = credential_for_provider(org_id=org_id, provider=kind.value)
@@ -88,7 +88,7 @@ def _build(*, org_id: int, kind: ProviderKind) -> CallContext:
             base_url=credential.base_url or None,
             api_version=credential.api_version or None,
             deployments=dict(config.pop("deployments", {}) or {}),
-            headers=dict(config.pop("headers", {}) or {}),
+            headers=credential_headers(credential=credential),
             config=config,
         )
     elif kind == ProviderKind.MOCK:

@@ -19,21 +19,30 @@ _FILTER_HINTS = ("content_filter", "content_policy", "responsibleaipolicyviolati
 _QUOTA_CODES = ("insufficient_quota", "billing_hard_limit_reached", "quota_exceeded")
 
 
+# How much of a provider's own error message is kept: enough to read, too little to exfiltrate a page.
+MESSAGE_MAX_CHARS = 200
+
+
 def _error_fields(body: Any) -> tuple[str, str, str]:
-    """(code, type, message) from the usual `{"error": {...}}` shapes (OpenAI, Anthropic, Azure)."""
+    """(code, type, message) from the usual `{"error": {...}}` shapes (OpenAI, Anthropic, Azure).
+
+    Only a structured (JSON) error is read, each field cut short: a body that is not JSON (an
+    internal service's HTML page, a file) is never echoed back, because the caller chose the URL."""
     if isinstance(body, Mapping):
         error = body.get("error", body)
         if isinstance(error, Mapping):
-            return (
-                str(error.get("code") or ""),
-                str(error.get("type") or ""),
-                str(error.get("message") or ""),
-            )
+            fields = (error.get("code"), error.get("type"), error.get("message"))
+            return tuple(short_message(v) for v in fields)  # type: ignore[return-value]
         if isinstance(error, str):
-            return "", "", error
-    if isinstance(body, str):
-        return "", "", body
+            return "", "", short_message(error)
     return "", "", ""
+
+
+def short_message(value: Any) -> str:
+    if value is None or isinstance(value, Mapping | list):
+        return ""
+    text = " ".join(str(value).split())
+    return text if len(text) <= MESSAGE_MAX_CHARS else text[: MESSAGE_MAX_CHARS - 1] + "…"
 
 
 def _seconds(value: str) -> float | None:
@@ -121,7 +130,9 @@ def classify_http(
     status: int, body: Any, headers: Mapping[str, str] | None = None, *, vendor: str = ""
 ) -> ProviderError:
     code, kind, message = _error_fields(body)
-    text = f"{code} {kind} {message}".lower()
+    # A text body still helps classify (never shown): "prompt is too long" in a plain 400.
+    hint = body[:2000] if isinstance(body, str) else ""
+    text = f"{code} {kind} {message} {hint}".lower()
     summary = message or kind or code or f"HTTP {status}"
     label = f"{vendor} HTTP {status}: {summary}" if vendor else f"HTTP {status}: {summary}"
     wait = retry_after(headers)
@@ -130,7 +141,8 @@ def classify_http(
     def error(error_type: ErrorType, retryable: bool | None = None) -> ProviderError:
         return ProviderError(
             error_type, label[:500], retryable=retryable, status_code=status, retry_after=wait,
-            raw=body if isinstance(body, dict) else None, rate_limit=limits,
+            raw={"error": {"code": code, "type": kind, "message": message}} if isinstance(body, Mapping) else None,
+            rate_limit=limits,
         )
 
     if status in (401, 403) or kind in ("authentication_error", "permission_error"):

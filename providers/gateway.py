@@ -31,6 +31,7 @@ from providers.interface import (
     CompletionRequest,
     CompletionResult,
     EmbeddingResult,
+    Endpoint,
     ErrorType,
     ProviderError,
     ProviderKind,
@@ -39,7 +40,7 @@ from providers.limits import LimitConfig, estimate_tokens, limited
 from providers.policy import rules_allow
 from providers.pricing import call_cost
 from providers.registry import adapter_for
-from providers.retry import RetryPolicy, retry_policy
+from providers.retry import RetryPolicy, call_timeout, retry_policy
 
 logger = logging.getLogger("benchhub.providers.calls")
 T = TypeVar("T")
@@ -61,6 +62,11 @@ def _check_policy(context: CallContext, model: str) -> None:
             ErrorType.POLICY_DENIED,
             f"the organisation's allowlist does not allow {context.provider.value}:{model}",
         )
+
+
+def _label(context: CallContext, model: str) -> str:
+    return metrics.model_label(provider=context.provider.value, model=model,
+                               price_globs=(rule.model_glob for rule in context.price_rules))
 
 
 def _check_endpoint(context: CallContext) -> None:
@@ -130,16 +136,56 @@ async def acomplete(
     use_cache: bool | None = None,
 ) -> CompletionResult:
     kind = _kind(provider)
-    started = time.perf_counter()
-    status, error, result = "ok", None, None
-    try:
+
+    async def org_context() -> CallContext:
         context = await _load(org_id, kind.value)
         _check_policy(context, request.model)
+        return context
+
+    return await _observed(org_context, org_id=org_id, provider=kind.value, request=request, purpose=purpose,
+                           use_cache=use_cache)
+
+
+# The limiter and breaker key of calls on platform-owned endpoints (the evaluator's): no org has id 0.
+PLATFORM_ORG_ID = 0
+
+
+async def acomplete_platform(
+    *, endpoint: Endpoint, request: CompletionRequest, purpose: str = "evaluator", use_cache: bool | None = False
+) -> CompletionResult:
+    """One call on a platform-owned endpoint (an evaluator profile's own credential), never an org's.
+
+    No org allowlist applies: platform staff chose this model when they created the profile. The
+    same limiter, breaker, retries, pricing, metrics and log line as an org's call, keyed by
+    `PLATFORM_ORG_ID`; the endpoint's `config` carries its limits (`max_concurrency`, `rpm`...).
+    """
+    context = CallContext(org_id=PLATFORM_ORG_ID, provider=endpoint.provider, rules=(), endpoint=endpoint)
+
+    async def platform_context() -> CallContext:
+        return context
+
+    return await _observed(platform_context, org_id=PLATFORM_ORG_ID, provider=endpoint.provider.value,
+                           request=request, purpose=purpose, use_cache=use_cache)
+
+
+async def _observed(
+    load: Callable[[], Awaitable[CallContext]], *, org_id: int, provider: str, request: CompletionRequest,
+    purpose: str, use_cache: bool | None,
+) -> CompletionResult:
+    """The call in the context `load()` admits (its policy checked), through the response cache, with
+    its metrics and log line."""
+    started = time.perf_counter()
+    status, error, result = "ok", None, None
+    label: str | None = None  # the model's metrics label, once the policy admitted the call
+    try:
+        context = await load()
+        label = _label(context, request.model)
         _check_endpoint(context)
         if cache_enabled(purpose=purpose, use_cache=use_cache, request=request):
-            key = cache_key(org_id=org_id, provider=kind.value, base_url=context.endpoint.base_url, request=request)
+            assert context.endpoint is not None
+            key = cache_key(org_id=org_id, provider=provider, base_url=context.endpoint.base_url, request=request)
             result = await cached_call(key, lambda: _call(context, request))
-            metrics.child(metrics.CACHE, kind.value, request.model, "hit" if result.cache_hit else "miss").inc()
+            metrics.child(metrics.CACHE, provider, label, "hit" if result.cache_hit else "miss").inc()
         else:
             result = await _call(context, request)
         return result
@@ -151,14 +197,14 @@ async def acomplete(
         status = "internal_error"
         raise
     finally:
-        _observe(org_id, kind.value, request, purpose, started, status, result, error)
+        _observe(org_id, provider, request, purpose, started, status, result, error, label)
 
 
 async def _call(context: CallContext, request: CompletionRequest) -> CompletionResult:
     endpoint = context.endpoint
     assert endpoint is not None
     adapter = adapter_for(context.provider.value)
-    timeout = request.timeout or float(endpoint.config.get("timeout") or DEFAULT_TIMEOUT_S)
+    timeout = call_timeout(request.timeout or endpoint.config.get("timeout"), DEFAULT_TIMEOUT_S)
     request = dataclasses.replace(request, timeout=timeout)
     prompt_chars = len(request.system or "") + sum(len(m.content) for m in request.messages)
     result, errors = await _resilient(
@@ -189,6 +235,7 @@ async def _resilient(
     deadline = time.monotonic() + policy.deadline_s
     errors: list[CallError] = []
     org_id, provider = context.org_id, context.provider.value
+    label = _label(context, model)
     breaker_ref = BreakerRef(org_id=org_id, provider=provider, model=model, config=breaker)
     while True:
         try:
@@ -212,12 +259,12 @@ async def _resilient(
                 return result, errors
         except ProviderError as exc:
             errors.append(exc.as_call_error())
-            metrics.child(metrics.ERRORS, provider, model, str(exc.type)).inc()
+            metrics.child(metrics.ERRORS, provider, label, str(exc.type)).inc()
             retries = len(errors) - 1
             delay, exhausted = policy.next_retry(errors, exc.retry_after)
             if not exc.retryable or exhausted or time.monotonic() + delay > deadline:
                 raise exc.with_history(retries=retries, errors=tuple(errors)) from None
-            metrics.child(metrics.RETRIES, provider, model).inc()
+            metrics.child(metrics.RETRIES, provider, label).inc()
             await asyncio.sleep(delay)
 
 
@@ -233,24 +280,28 @@ async def _one_try(adapter: Any, endpoint: Any, request: CompletionRequest, time
 
 def _observe(
     org_id: int, provider: str, request: CompletionRequest, purpose: str, started: float,
-    status: str, result: CompletionResult | None, error: ProviderError | None,
+    status: str, result: CompletionResult | None, error: ProviderError | None, label: str | None,
 ) -> None:
-    """Metrics and the one log line of this call. Never the secret; the prompt only at DEBUG."""
+    """Metrics and the one log line of this call. Never the secret; the prompt only at DEBUG.
+
+    `label` None (the policy refused the call, or it failed before): the log line only, no series."""
     elapsed = time.perf_counter() - started
     model = request.model
-    metrics.child(metrics.CALLS, provider, model, status).inc()
-    metrics.child(metrics.CALL_LATENCY, provider, model, status).observe(elapsed)
+    if label is not None:
+        metrics.child(metrics.CALLS, provider, label, status).inc()
+        metrics.child(metrics.CALL_LATENCY, provider, label, status).observe(elapsed)
     fields: dict[str, Any] = {
         "event": "provider_call", "org_id": org_id, "provider": provider, "model": model, "purpose": purpose,
         "status": status, "latency_ms": round(elapsed * 1000, 1), "request_id": get_request_id() or "-",
     }
-    if result is not None:
-        metrics.child(metrics.TOKENS, provider, model, "input").inc(result.usage.input_tokens)
-        metrics.child(metrics.TOKENS, provider, model, "output").inc(result.usage.output_tokens)
+    if result is not None and label is not None:
+        metrics.child(metrics.TOKENS, provider, label, "input").inc(result.usage.input_tokens)
+        metrics.child(metrics.TOKENS, provider, label, "output").inc(result.usage.output_tokens)
         if result.cost_usd is not None:
-            metrics.child(metrics.COST, provider, model).inc(float(result.cost_usd))
+            metrics.child(metrics.COST, provider, label).inc(float(result.cost_usd))
         elif not result.cache_hit:
-            metrics.child(metrics.UNPRICED, provider, model).inc()
+            metrics.child(metrics.UNPRICED, provider, label).inc()
+    if result is not None:
         fields.update(
             retries=result.retries, input_tokens=result.usage.input_tokens, output_tokens=result.usage.output_tokens,
             cost_usd=None if result.cost_usd is None else str(result.cost_usd), cost_unknown=result.cost_usd is None,
@@ -304,7 +355,7 @@ async def aembed(*, org_id: int, provider: str, model: str, inputs: list[str], t
         raise ProviderError(ErrorType.BAD_REQUEST, f"{kind.value} offers no embeddings")
     endpoint = context.endpoint
     assert endpoint is not None
-    timeout = timeout or float(endpoint.config.get("timeout") or DEFAULT_TIMEOUT_S)
+    timeout = call_timeout(timeout or endpoint.config.get("timeout"), DEFAULT_TIMEOUT_S)
     result, errors = await _resilient(
         context, model=model, policy=retry_policy(org_retry=context.retry, request=CompletionRequest(model=model, messages=())),
         timeout=timeout, estimated=estimate_tokens(sum(len(t) for t in inputs), 0),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -39,3 +41,28 @@ def child(metric: Any, *labels: str) -> Any:
     if found is None:
         found = _children[key] = metric.labels(*labels)
     return found
+
+
+# A caller names any model it likes (and a denied one too): labelling series with it would grow
+# them without bound. Models the price catalogue knows, or an org's override names exactly, keep
+# their name; every other one is counted as `other`.
+OTHER_MODEL = "other"
+
+
+def model_label(*, provider: str, model: str, price_globs: Iterable[str] = ()) -> str:
+    if model in set(price_globs) or _catalogued(provider, model):
+        return model
+    return OTHER_MODEL
+
+
+@lru_cache(maxsize=4096)
+def _catalogued(provider: str, model: str) -> bool:
+    from providers.interface import Usage
+    from providers.pricing import call_cost
+
+    if provider in ("mock", "local"):
+        return False
+    try:
+        return call_cost(provider=provider, model=model, usage=Usage()) is not None
+    except ValueError:
+        return False

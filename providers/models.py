@@ -23,7 +23,9 @@ class ProviderCredential(TimestampedModel):
     """An org's secret and endpoint settings for one provider. The secret is only ever ciphertext here.
 
     `config` holds endpoint settings and limits: `deployments` (Azure model -> deployment),
-    `headers`, `max_concurrency`, `rpm`, `tpm`, `breaker_threshold`, `breaker_cooldown_s`.
+    `max_concurrency`, `rpm`, `tpm`, `breaker_threshold`, `breaker_cooldown_s`. Extra request
+    headers often carry secrets too (a gateway token), so they live encrypted beside the key, as
+    one Fernet token of their JSON, and show masked like it.
     """
 
     org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="provider_credentials")
@@ -31,6 +33,7 @@ class ProviderCredential(TimestampedModel):
     name = models.CharField(max_length=100, blank=True)
     encrypted_api_key = models.TextField(blank=True, help_text="Fernet token; never the plaintext.")
     api_key_last4 = models.CharField(max_length=4, blank=True)
+    encrypted_headers = models.TextField(blank=True, help_text="Fernet token of the headers' JSON; never plaintext.")
     base_url = models.URLField(max_length=500, blank=True)
     api_version = models.CharField(max_length=64, blank=True)
     config = models.JSONField(default=dict, blank=True)
@@ -84,3 +87,15 @@ class PriceOverride(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.model} ${self.input_per_mtok}/${self.output_per_mtok} per MTok"
+
+
+# Showing the last 4 characters of a short secret gives too much of it away.
+LAST4_MIN_LENGTH = 12
+
+
+def secret_last4(secret: str) -> str:
+    return secret[-4:] if len(secret) >= LAST4_MIN_LENGTH else ""
+
+
+def secret_mask(secret: str) -> str:
+    return "••••" + secret_last4(secret)

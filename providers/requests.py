@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from providers.interface import CompletionRequest, Message
+from providers.interface import CompletionRequest, ErrorType, Message
 
 # Config keys with a field of their own; any other key goes to `extra` (the provider's body,
 # or the gateway's `mock_*` / `retry_*` knobs).
@@ -14,8 +15,30 @@ CONFIG_FIELDS = frozenset(
 )
 
 
+_NUMBERS = ("timeout", "retry_base_delay_s", "retry_max_delay_s", "retry_deadline_s", "mock_latency_ms",
+            "mock_failure_rate")
+
+
+def config_validate(config: dict[str, Any]) -> None:
+    """Raise `ValueError` naming the first unusable knob of an arm's (or a chat call's) config.
+
+    Bounds are not refused here but clamped by the gateway at every call (`BENCHHUB_MAX_*`)."""
+    for name in _NUMBERS:
+        value = config.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not math.isfinite(value) or value < 0):
+            raise ValueError(f"{name} must be a non-negative number")
+    retries = config.get("max_retries")
+    if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or retries < 0):
+        raise ValueError("max_retries must be a non-negative integer")
+    error_type = config.get("mock_error_type")
+    if error_type is not None and error_type not in ErrorType.__members__.values():
+        raise ValueError(f"mock_error_type must be one of {', '.join(ErrorType)}")
+
+
 def completion_request(*, model: str, messages: list[dict[str, str]], config: dict[str, Any] | None = None) -> CompletionRequest:
     config = dict(config or {})
+    config_validate(config)
     stop = config.get("stop")
     return CompletionRequest(
         model=model,

@@ -7,9 +7,12 @@ for days. Defaults are the platform's; an org overrides them in `Organization.se
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
+
+from django.conf import settings
 
 from providers.interface import CallError, CompletionRequest, ErrorType
 
@@ -61,10 +64,25 @@ def retry_policy(*, org_retry: dict[str, Any], request: CompletionRequest) -> Re
     base = RetryPolicy()
     merged = {**org_retry, **{k.removeprefix("retry_"): v for k, v in request.extra.items() if k.startswith("retry_")}}
     max_retries = request.max_retries if request.max_retries is not None else merged.get("max_retries")
+    # Whatever an org or an arm asks for, within the platform's maxima (a caller's max_retries of
+    # 10**9 or a deadline of a year must not hold a worker's slot for ever).
+    max_delay = settings.BENCHHUB_MAX_RETRY_DELAY_S
     return RetryPolicy(
-        max_retries=max(0, int(_number(max_retries, base.max_retries))),
-        base_delay_s=max(0.0, _number(merged.get("base_delay_s"), base.base_delay_s)),
-        max_delay_s=max(0.0, _number(merged.get("max_delay_s"), base.max_delay_s)),
-        deadline_s=max(0.0, _number(merged.get("deadline_s"), base.deadline_s)),
-        max_rate_limited=max(0, int(_number(merged.get("max_rate_limited"), base.max_rate_limited))),
+        max_retries=_clamp(_number(max_retries, base.max_retries), settings.BENCHHUB_MAX_RETRIES),
+        base_delay_s=_clamp(_number(merged.get("base_delay_s"), base.base_delay_s), max_delay),
+        max_delay_s=_clamp(_number(merged.get("max_delay_s"), base.max_delay_s), max_delay),
+        deadline_s=_clamp(_number(merged.get("deadline_s"), base.deadline_s), settings.BENCHHUB_MAX_RETRY_DEADLINE_S),
+        # Rate-limited tries have their own budget, at most ten times the platform's default.
+        max_rate_limited=_clamp(_number(merged.get("max_rate_limited"), base.max_rate_limited), 10 * base.max_rate_limited),
     )
+
+
+def _clamp(value: float, ceiling: float) -> Any:
+    bounded = min(max(0.0, value), ceiling) if math.isfinite(value) else ceiling
+    return int(bounded) if isinstance(ceiling, int) else bounded
+
+
+def call_timeout(requested: Any, default: float) -> float:
+    """A call's timeout in seconds: the caller's, else `default`, never above `BENCHHUB_MAX_CALL_TIMEOUT_S`."""
+    value = _number(requested, 0.0) or default
+    return _clamp(value, settings.BENCHHUB_MAX_CALL_TIMEOUT_S) or default

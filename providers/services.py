@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -10,8 +12,9 @@ from django.db import transaction
 from orgs.models import Organization
 from providers import crypto
 from providers.context import context_invalidate
+from providers.egress import EndpointRefused, url_check
 from providers.interface import ProviderKind
-from providers.models import PriceOverride, ProviderCredential, ProviderPolicy
+from providers.models import PriceOverride, ProviderCredential, ProviderPolicy, secret_last4
 from providers.policy import validate_rules
 
 # Providers that are not reachable without an endpoint of the org's own.
@@ -20,8 +23,34 @@ BASE_URL_REQUIRED = frozenset({ProviderKind.LOCAL, ProviderKind.AZURE_OPENAI})
 KEYLESS = frozenset({ProviderKind.MOCK, ProviderKind.LOCAL})
 
 
+# Headers that steer the connection itself (hop-by-hop, RFC 9110 7.6.1) or its routing (Host): a
+# credential may add request headers, never re-aim or re-frame the request.
+FORBIDDEN_HEADERS = frozenset({
+    "host", "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+    "te", "trailer", "trailers", "transfer-encoding", "upgrade", "content-length", "expect",
+})
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP field name
+HEADERS_MAX = 20
+
+
 class CredentialInvalid(ValueError):
     pass
+
+
+def headers_validate(headers: Any) -> dict[str, str]:
+    """Extra request headers: names are HTTP tokens, never hop-by-hop or Host; values one-line text."""
+    if headers in (None, ""):
+        return {}
+    if not isinstance(headers, dict) or len(headers) > HEADERS_MAX:
+        raise CredentialInvalid(f"config.headers must be an object of at most {HEADERS_MAX} headers")
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            raise CredentialInvalid(f"config.headers: {name!r} is not a header name")
+        if name.lower() in FORBIDDEN_HEADERS:
+            raise CredentialInvalid(f"config.headers: {name} may not be set (hop-by-hop or Host header)")
+        if not isinstance(value, str) or any(c in value for c in "\r\n\0") or len(value) > 4096:
+            raise CredentialInvalid(f"config.headers: {name} must be one line of text")
+    return dict(headers)
 
 
 def credential_validate(
@@ -41,6 +70,12 @@ def credential_validate(
         raise CredentialInvalid("azure_openai needs an api_version")
     if not isinstance(config or {}, dict):
         raise CredentialInvalid("config must be an object")
+    headers_validate((config or {}).get("headers"))
+    if base_url:
+        try:
+            url_check(base_url)
+        except EndpointRefused as exc:
+            raise CredentialInvalid(f"base_url refused: {exc}") from exc
     for limit in ("max_concurrency", "rpm", "tpm"):
         value = (config or {}).get(limit)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -57,19 +92,25 @@ def credential_set(
     api_version: str | None = None,
     name: str = "",
     config: dict[str, Any] | None = None,
+    keep_headers: bool = False,
 ) -> ProviderCredential:
-    """Create or replace the org's credential for `provider`; the key is stored encrypted only.
+    """Create or replace the org's credential for `provider`; the key and `config.headers` are
+    stored encrypted only.
 
-    `api_key=None` keeps the stored key (admin forms leave the secret blank on edit).
+    `api_key=None` keeps the stored key (admin forms leave the secret blank on edit);
+    `keep_headers=True` keeps the stored headers unless `config` names new ones.
     """
     kind = credential_validate(provider=provider, base_url=base_url, api_version=api_version, config=config)
     config = dict(config or {})
+    headers = headers_validate(config.pop("headers", None)) if "headers" in config or not keep_headers else None
     with transaction.atomic():
         # Locked so two admins saving at once cannot interleave key and settings of two versions.
         credential, _ = ProviderCredential.objects.select_for_update().get_or_create(org=org, provider=kind.value)
         if api_key is not None:
             credential.encrypted_api_key = crypto.encrypt(api_key) if api_key else ""
-            credential.api_key_last4 = api_key[-4:] if api_key else ""
+            credential.api_key_last4 = secret_last4(api_key)
+        if headers is not None:
+            credential.encrypted_headers = crypto.encrypt(json.dumps(headers)) if headers else ""
         if not credential.encrypted_api_key and kind not in KEYLESS:
             raise CredentialInvalid(f"{kind} needs an api_key")
         credential.name = name or ""
@@ -89,11 +130,15 @@ def credential_delete(*, credential: ProviderCredential) -> None:
 
 
 def credential_rotate_all() -> int:
-    """Re-encrypt every stored secret under the newest key; returns how many were rewritten."""
+    """Re-encrypt every stored secret (keys and headers) under the newest key; returns how many
+    credentials were rewritten."""
     count = 0
-    for credential in ProviderCredential.objects.exclude(encrypted_api_key="").iterator():
-        credential.encrypted_api_key = crypto.rotate(credential.encrypted_api_key)
-        credential.save(update_fields=["encrypted_api_key", "updated_at"])
+    stored = ProviderCredential.objects.exclude(encrypted_api_key="", encrypted_headers="")
+    for credential in stored.iterator():
+        for field in ("encrypted_api_key", "encrypted_headers"):
+            if getattr(credential, field):
+                setattr(credential, field, crypto.rotate(getattr(credential, field)))
+        credential.save(update_fields=["encrypted_api_key", "encrypted_headers", "updated_at"])
         count += 1
     return count
 

@@ -22,7 +22,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django admin with BenchHub's site: org owners/admins enter by their role, not a platform flag.
+    "orgs.apps.BenchHubAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -34,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
     "orgs",
     "providers",
     "experiments",
@@ -54,6 +56,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "benchhub.middleware.ApiErrorEnvelopeMiddleware",
+    "benchhub.api.throttling.RateLimitHeadersMiddleware",
+    # Turns a login refused by a lockout into the 429 answer (benchhub/settings/components/access.py).
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -140,16 +145,48 @@ BENCHHUB_CREDENTIALS_KEY = env.list("BENCHHUB_CREDENTIALS_KEY", default=[])
 
 # API keys: the visible part of a key before its secret.
 BENCHHUB_API_KEY_PREFIX = "bh"
-# JWT login for programs that would rather not hold a long-lived key.
-BENCHHUB_JWT_TTL_SECONDS = env.int("BENCHHUB_JWT_TTL_SECONDS", default=3600)
 
 # Provider gateway: Redis key namespace of the shared limiter/breaker (versioned, so a change of
 # format never reads old state), and how long a process trusts its copy of an org's policy.
 BENCHHUB_PROVIDER_KEY_PREFIX = env.str("BENCHHUB_PROVIDER_KEY_PREFIX", default="bh:providers:v1")
 BENCHHUB_PROVIDER_CONTEXT_TTL = env.float("BENCHHUB_PROVIDER_CONTEXT_TTL", default=2.0)
+# May provider calls reach private, loopback or link-local addresses? `allow`, `deny`, or a comma
+# list of host:port (providers/egress.py). Allowed here for local work and tests (fake providers
+# and the local model listen on loopback); production denies. The database's and Redis's own
+# endpoints are refused whatever this says.
+BENCHHUB_PRIVATE_ENDPOINTS = env.str("BENCHHUB_PRIVATE_ENDPOINTS", default="allow")
+# Members' patterns and schemas (evaluation/scorers.py): bounded time, text, size and depth.
+BENCHHUB_REGEX_TIMEOUT_S = env.float("BENCHHUB_REGEX_TIMEOUT_S", default=0.25)
+BENCHHUB_REGEX_MAX_SCAN_CHARS = env.int("BENCHHUB_REGEX_MAX_SCAN_CHARS", default=100_000)
+BENCHHUB_REGEX_MAX_PATTERN_CHARS = env.int("BENCHHUB_REGEX_MAX_PATTERN_CHARS", default=2_000)
+BENCHHUB_SCHEMA_MAX_CHARS = env.int("BENCHHUB_SCHEMA_MAX_CHARS", default=65_536)
+BENCHHUB_SCHEMA_MAX_DEPTH = env.int("BENCHHUB_SCHEMA_MAX_DEPTH", default=32)
+# Platform ceilings (experiments/limits.py; timeouts and retries clamped by the provider gateway).
+BENCHHUB_MAX_ARMS_PER_EXPERIMENT = env.int("BENCHHUB_MAX_ARMS_PER_EXPERIMENT", default=50)
+BENCHHUB_MAX_ATTEMPTS_PER_RUN = env.int("BENCHHUB_MAX_ATTEMPTS_PER_RUN", default=1_000_000)
+BENCHHUB_MAX_CALL_TIMEOUT_S = env.float("BENCHHUB_MAX_CALL_TIMEOUT_S", default=600.0)
+BENCHHUB_MAX_RETRIES = env.int("BENCHHUB_MAX_RETRIES", default=10)
+BENCHHUB_MAX_RETRY_DELAY_S = env.float("BENCHHUB_MAX_RETRY_DELAY_S", default=60.0)
+BENCHHUB_MAX_RETRY_DEADLINE_S = env.float("BENCHHUB_MAX_RETRY_DEADLINE_S", default=600.0)
+# An upload's size is counted while it streams in (experiments.limits.UploadSizeLimit first).
+FILE_UPLOAD_HANDLERS = [
+    "experiments.limits.UploadSizeLimit",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# /metrics answers a scraper bearing this token (or a superuser's session); nobody else.
+BENCHHUB_METRICS_TOKEN = env.str("BENCHHUB_METRICS_TOKEN", default="")
+# How deeply a JSON request body or dataset row may nest (benchhub/api/parsers.py).
+BENCHHUB_JSON_MAX_DEPTH = env.int("BENCHHUB_JSON_MAX_DEPTH", default=64)
 
+from .components.access import *  # noqa: E402,F403
 from .components.celery import *  # noqa: E402,F403
 from .components.drf import *  # noqa: E402,F403
 from .components.logging import *  # noqa: E402,F403
 from .components.runs import *  # noqa: E402,F403
 from .components.sandbox import *  # noqa: E402,F403
+
+# Every API view parses JSON with a depth bound (a deeply nested body is a 400, not a 500).
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [  # noqa: F405
+    "benchhub.api.parsers.BoundedJSONParser", "rest_framework.parsers.FormParser", "rest_framework.parsers.MultiPartParser",
+]

@@ -5,16 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from benchhub.api.errors import PayloadTooLarge, ValidationFailed
 from benchhub.api.pagination import paginated_response
+from benchhub.api.parsers import BoundedJSONParser, query_id
+from benchhub.api.throttling import RUN_CREATE_THROTTLES
+from evaluation.api.views import EvaluatorScoreOutputSerializer
+from evaluation.sample import evaluator_score
 from experiments import selectors, services
+from experiments.limits import upload_refuse_if_too_large
 from experiments.models import Attempt, AttemptStatus, CaseKind, Dataset, Experiment, Run, RunStatus
 from leaderboards.selectors import run_leaderboard_summary
 from orgs.permissions import org_context
@@ -49,12 +54,14 @@ class ExperimentOutputSerializer(serializers.ModelSerializer):
     arms = serializers.SerializerMethodField()
     evaluator_profile = serializers.IntegerField(source="evaluator_profile_id", allow_null=True)
     budget_usd = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=False, allow_null=True)
+    evaluator_budget_usd = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=False,
+                                                    allow_null=True)
 
     class Meta:
         model = Experiment
         fields = [
             "id", "name", "dataset", "arms", "scorers", "evaluator_profile", "samples_per_case", "seed",
-            "budget_usd", "concurrency", "prompt_template", "created_at",
+            "budget_usd", "concurrency", "prompt_template", "evaluator_budget_usd", "created_at",
         ]
 
     def get_arms(self, experiment: Experiment) -> list[dict[str, Any]]:
@@ -89,6 +96,10 @@ def run_output(run: Run, request: Request | None = None, *, detail: bool = True)
         "html_url": run_html_url(run, request),
     }
     if detail:
+        # The evaluator's spend, apart from the arms' (`spent_usd`), against its own cap.
+        budget = (run.snapshot.get("experiment") or {}).get("evaluator_budget_usd")
+        data["evaluator_spent_usd"] = float(run.evaluator_spent_usd)
+        data["evaluator_budget_usd"] = float(budget) if budget is not None else None
         data["snapshot"] = run.snapshot
         data["leaderboard"] = run_leaderboard_summary(run=run)  # the four boards once the run has ended
     return data
@@ -108,6 +119,8 @@ class RunOutputSerializer(serializers.Serializer):
     stop_reason = serializers.CharField(allow_null=True)
     message = serializers.CharField(allow_null=True)
     spent_usd = serializers.FloatField()
+    evaluator_spent_usd = serializers.FloatField(required=False, help_text="Evaluator spend on this run, apart from the arms'.")
+    evaluator_budget_usd = serializers.FloatField(required=False, allow_null=True)
     html_url = serializers.URLField()
     snapshot = serializers.DictField(required=False)
     leaderboard = serializers.DictField(required=False, allow_null=True, help_text="quality/speed/cost/evaluator boards; null until the run ends.")
@@ -119,6 +132,7 @@ class AttemptOutputSerializer(serializers.ModelSerializer):
     usage = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
     cost_usd = serializers.DecimalField(max_digits=14, decimal_places=8, coerce_to_string=False, allow_null=True)
+    evaluator_score = serializers.SerializerMethodField()
 
     class Meta:
         model = Attempt
@@ -136,6 +150,15 @@ class AttemptOutputSerializer(serializers.ModelSerializer):
             "cached_tokens": attempt.cached_tokens,
         }
 
+    @extend_schema_field(EvaluatorScoreOutputSerializer(allow_null=True))
+    def get_evaluator_score(self, attempt: Attempt) -> dict[str, Any] | None:
+        evaluation = selectors.attempt_own_evaluation(attempt=attempt)
+        if evaluation is None:
+            return None
+        return evaluator_score(profile_id=evaluation.profile_id, version=evaluation.profile_version,
+                               status=evaluation.status, overall=evaluation.overall, passed=evaluation.passed,
+                               criteria=evaluation.criteria)
+
     def get_error(self, attempt: Attempt) -> dict[str, str] | None:
         if not attempt.error_type:
             return None
@@ -151,7 +174,7 @@ class AttemptDetailSerializer(AttemptOutputSerializer):
 
 
 class DatasetListCreateView(APIView):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True)
@@ -169,6 +192,7 @@ class DatasetListCreateView(APIView):
 
         context = org_context(request)
         upload = request.FILES.get("file")
+        upload_refuse_if_too_large(request)
         if upload is not None and upload.size > settings.BENCHHUB_DATASET_MAX_BYTES:
             raise PayloadTooLarge(f"The file is {upload.size} bytes; the limit is {settings.BENCHHUB_DATASET_MAX_BYTES}.")
         data = self.InputSerializer(data=request.data)
@@ -208,6 +232,8 @@ class ExperimentListCreateView(APIView):
         concurrency = serializers.IntegerField(min_value=1, max_value=2000, default=16)
         prompt_template = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False,
                                                 allow_null=True, default=None)
+        evaluator_budget_usd = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0, required=False,
+                                                        allow_null=True, default=None)
 
     @extend_schema(responses=ExperimentOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -239,6 +265,8 @@ class ExperimentDetailView(APIView):
 
 
 class ExperimentRunCreateView(APIView):
+    throttle_classes = RUN_CREATE_THROTTLES
+
     @extend_schema(request=None, responses={202: RunOutputSerializer})
     def post(self, request: Request, experiment_id: int) -> Response:
         context = org_context(request)
@@ -252,8 +280,9 @@ class RunListView(APIView):
     @extend_schema(responses=RunOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         runs = selectors.run_list(org=org_context(request).org)
-        if request.query_params.get("experiment", "").isdigit():
-            runs = runs.filter(experiment_id=int(request.query_params["experiment"]))
+        experiment_id = query_id(request.query_params.get("experiment"), name="experiment")
+        if experiment_id is not None:
+            runs = runs.filter(experiment_id=experiment_id)
         return paginated_response(request, self, runs, _RunListSerializer, context={"request": request})
 
 
@@ -299,8 +328,11 @@ class RunAttemptListView(APIView):
         status_filter = request.query_params.get("status") or None
         if status_filter and status_filter not in AttemptStatus.values:
             raise ValidationFailed(details={"status": [f"must be one of {', '.join(AttemptStatus.values)}"]})
+        arm = request.query_params.get("arm") or None
+        if arm is not None and arm.isdigit():
+            arm = str(query_id(arm, name="arm"))
         attempts = selectors.attempt_list(
-            run=run, arm=request.query_params.get("arm") or None, status=status_filter,
+            run=run, arm=arm, status=status_filter,
             case=request.query_params.get("case") or None,
         )
         return paginated_response(request, self, attempts, AttemptOutputSerializer)

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from typing import Any
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -76,6 +77,9 @@ class RunLeaderboardView(APIView):
         version = serializers.IntegerField()
         computed_at = serializers.DateTimeField()
         evaluator_profile = serializers.CharField(allow_null=True)
+        evaluator_trust = serializers.DictField(
+            allow_null=True, help_text="Beside the evaluator board: the judge's κ and confusion matrix against the PR "
+            "tests on this run, and its position bias.")
         frontier = serializers.ListField(child=serializers.DictField())
         failures = serializers.DictField(help_text="Failed attempts by error type and by arm.")
 
@@ -136,13 +140,27 @@ class _JSONExportRenderer(JSONRenderer):
     """Lets `?format=json` select JSON (DRF reads `format` as a renderer choice)."""
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (`=HYPERLINK(...)`,
+# `+cmd|...`); model outputs and case ids are anyone's text, so such cells get a leading `'`.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_stream(rows: Iterator[dict]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
     for row in rows:
-        writer.writerow([json.dumps(v) if isinstance(v, dict | list) else ("" if v is None else v)
-                         for v in row.values()])
+        writer.writerow([csv_cell(v) for v in row.values()])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()
             buffer.seek(0)

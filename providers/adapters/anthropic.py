@@ -7,8 +7,11 @@ from typing import Any
 
 import anthropic
 from anthropic import AsyncAnthropic, DefaultAioHttpClient
+from anthropic._constants import DEFAULT_CONNECTION_LIMITS
+from anthropic._vendor.httpx_aiohttp.transport import AiohttpTransport
 
-from providers.adapters.pool import client_for, endpoint_key
+from providers.adapters.pool import client_for, endpoint_key, guarded_http_client
+from providers.egress import refusal_in
 from providers.errors import classify_http, is_dropped_connection, rate_limit_info
 from providers.interface import (
     CompletionRequest,
@@ -36,7 +39,7 @@ def _client(endpoint: Endpoint) -> AsyncAnthropic:
         key,
         lambda: AsyncAnthropic(
             api_key=endpoint.api_key, base_url=endpoint.base_url or None, max_retries=0,
-            default_headers=dict(endpoint.headers) or None, http_client=DefaultAioHttpClient(),
+            default_headers=dict(endpoint.headers) or None, http_client=guarded_http_client(DefaultAioHttpClient, AiohttpTransport, DEFAULT_CONNECTION_LIMITS),
         ),
     )
 
@@ -88,6 +91,9 @@ def _usage(raw: Any) -> Usage:
 def map_exception(exc: Exception) -> ProviderError:
     if isinstance(exc, ProviderError):
         return exc
+    refused = refusal_in(exc)
+    if refused is not None:
+        return ProviderError(ErrorType.POLICY_DENIED, f"anthropic: endpoint refused: {refused}")
     if isinstance(exc, anthropic.APITimeoutError) and not is_dropped_connection(exc):
         return ProviderError(ErrorType.TIMEOUT, "anthropic: request timed out")
     if isinstance(exc, anthropic.APIConnectionError):  # includes a dropped connection reported as a timeout
@@ -99,7 +105,7 @@ def map_exception(exc: Exception) -> ProviderError:
     if isinstance(exc, anthropic.APIError):
         # An `error` event inside a stream, e.g. overloaded_error mid-answer.
         body = getattr(exc, "body", None)
-        return classify_http(529 if "overloaded" in str(body) else 500, body or str(exc), vendor="anthropic")
+        return classify_http(529 if "overloaded" in str(body) else 500, body, vendor="anthropic")
     return ProviderError(ErrorType.UNKNOWN, f"anthropic: {type(exc).__name__}")
 
 

@@ -75,7 +75,10 @@ class MockAdapter:
         # The first 4 bytes of the digest, as a fraction in [0, 1): stable per input.
         if rate > 0 and int.from_bytes(digest[:4], "big") / 2**32 < rate:
             await asyncio.sleep(min(latency, timeout) if timeout else latency)
-            error_type = ErrorType(request.extra.get("mock_error_type", ErrorType.UNAVAILABLE))
+            try:
+                error_type = ErrorType(request.extra.get("mock_error_type", ErrorType.UNAVAILABLE))
+            except ValueError:
+                raise ProviderError(ErrorType.BAD_REQUEST, "mock: unknown mock_error_type") from None
             raise ProviderError(error_type, f"mock failure ({error_type}) injected by mock_failure_rate")
         if timeout is not None and latency > timeout:
             await asyncio.sleep(timeout)

@@ -13,6 +13,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
+
+from providers.egress import GuardedConnector
+
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, Any]] = weakref.WeakKeyDictionary()
 
 
@@ -38,3 +42,20 @@ async def close_loop_clients() -> None:
         # Best effort: the loop is going away anyway.
         with contextlib.suppress(Exception):
             await client.close()
+
+
+def guarded_http_client(client_cls: type, transport_cls: type, limits: Any) -> Any:
+    """The SDK's aiohttp-backed client (`DefaultAioHttpClient`), connecting only through
+    `GuardedConnector`: every connection, redirect included, checks the addresses it dials.
+
+    `transport_cls` is the SDK's own vendored `AiohttpTransport` (each SDK vendors its httpx);
+    `trust_env=False` so that no proxy from the environment bypasses the connector."""
+
+    def session() -> aiohttp.ClientSession:
+        connector = GuardedConnector(
+            keepalive_timeout=limits.keepalive_expiry, ssl=transport.ssl_context, limit=limits.max_connections or 0,
+        )
+        return aiohttp.ClientSession(connector=connector, trust_env=False)
+
+    transport = transport_cls(trust_env=False, limits=limits, client=session)
+    return client_cls(transport=transport, trust_env=False, limits=limits)

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from benchhub.api.errors import ValidationFailed
 from benchhub.api.pagination import paginated_response
+from benchhub.api.throttling import CHAT_THROTTLES
 from orgs.permissions import IsOrgAdmin, IsOrgAdminForWrites, IsOrgMember, org_context
 from providers import gateway
 from providers.api.errors import api_error_from
@@ -17,15 +18,22 @@ from providers.interface import ProviderError
 from providers.models import Provider, ProviderCredential
 from providers.policy import validate_rules
 from providers.requests import completion_request
-from providers.selectors import credential_get, credential_list, policy_rules
+from providers.selectors import credential_get, credential_headers_masked, credential_list, policy_rules
 from providers.services import CredentialInvalid, credential_delete, credential_set, policy_set
 
 
 class CredentialOutputSerializer(serializers.ModelSerializer):
+    config = serializers.SerializerMethodField()
+
     class Meta:
         model = ProviderCredential
         # Never the secret: only its last four characters.
         fields = ["id", "provider", "name", "api_key_last4", "base_url", "api_version", "config", "created_at", "updated_at"]
+
+    def get_config(self, credential: ProviderCredential) -> dict:
+        # Header values are secrets like the key: only their last four characters, if that.
+        masked = credential_headers_masked(credential=credential)
+        return {**credential.config, "headers": masked} if masked else dict(credential.config)
 
 
 class CredentialListCreateView(APIView):
@@ -106,6 +114,7 @@ class UsageSerializer(serializers.Serializer):
 
 class ChatView(APIView):
     permission_classes = [IsOrgMember]
+    throttle_classes = CHAT_THROTTLES
 
     class InputSerializer(serializers.Serializer):
         provider = serializers.ChoiceField(choices=Provider.choices)

@@ -24,7 +24,7 @@ from multidict import CIMultiDict
 class Reply:
     """What the server does with one request."""
 
-    kind: str = "ok"  # ok | error | malformed | drop | drop_mid_stream | stream_error
+    kind: str = "ok"  # ok | error | raw | malformed | drop | drop_mid_stream | stream_error
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -40,6 +40,11 @@ class Reply:
     @classmethod
     def error(cls, status: int, body: Any, headers: dict[str, str] | None = None) -> Reply:
         return cls(kind="error", status=status, body=body, headers=headers or {})
+
+    @classmethod
+    def raw(cls, status: int, text: str, headers: dict[str, str] | None = None) -> Reply:
+        """A non-JSON body (an HTML page), or with a `Location` header, a redirect."""
+        return cls(kind="raw", status=status, text=text, headers=headers or {})
 
     @classmethod
     def malformed(cls) -> Reply:
@@ -90,6 +95,9 @@ class FakeServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
+        # Judge mode: a function of the request body that returns the answer text (None: the default
+        # echo), for servers that must answer by content, e.g. as an evaluator model would.
+        self.responder: Callable[[Any], str | None] | None = None
 
     # --- to override -----------------------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
@@ -100,6 +108,16 @@ class FakeServer:
         with self._lock:
             self._script.extend(replies)
         return self
+
+    def answer_text(self, body: Any, reply: Reply, messages: list[dict[str, Any]]) -> str:
+        """The answer text: the scripted one, else the responder's, else the echo."""
+        if reply.text is not None:
+            return reply.text
+        if self.responder is not None:
+            text = self.responder(body)
+            if text is not None:
+                return text
+        return answer_for(messages)
 
     def next_reply(self) -> Reply:
         with self._lock:
@@ -114,6 +132,7 @@ class FakeServer:
             self._script.clear()
             self.seen.clear()
             self.max_in_flight = 0
+            self.responder = None
             self.reset_extras()
 
     def reset_extras(self) -> None:

@@ -60,9 +60,10 @@ def test_readyz_degraded_when_redis_down_and_ok_when_back(client):
         server.stop()
 
 
-def test_metrics_is_prometheus_text(client):
+def test_metrics_is_prometheus_text(client, settings):
+    settings.BENCHHUB_METRICS_TOKEN = "scrape-token-for-tests"
     client.get("/healthz")
-    response = client.get("/metrics")
+    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token-for-tests")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     assert b"django_http_requests_total_by_method_total" in response.content

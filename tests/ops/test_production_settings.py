@@ -13,6 +13,7 @@ GOOD_ENV = {
     "SECRET_KEY": "p" * 20 + "-production-secret-key-for-the-deploy-check-0123456789",
     "ALLOWED_HOSTS": "benchhub.example.com",
     "BENCHHUB_CREDENTIALS_KEY": "x7pM1bq0KsqkE3Ad4XJ0q9UO3c8QbCqJ6o7n8g0Zb1A=",
+    "BENCHHUB_JWT_SIGNING_KEY": "j" * 20 + "-production-jwt-signing-key-for-the-deploy-check-0123",
 }
 
 

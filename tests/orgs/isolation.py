@@ -5,13 +5,23 @@ When an app adds a detail route, it adds its case here; the isolation test fails
 
 from __future__ import annotations
 
-from orgs.models import ApiKey
+from orgs.models import ApiKey, Membership, Role
+from orgs.services import member_invite
 
 
 def other_org_object_urls(world) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
     b_key = ApiKey.objects.filter(org=world.b.org).first()
+    b_member = Membership.objects.filter(org=world.b.org, role=Role.MEMBER).first()
+    # Org A's owner invited into org B: still not org A's key's to answer (an API key is no person).
+    b_invitation = member_invite(
+        org=world.b.org, email=world.a.users["owner"].email, role=Role.VIEWER, actor_role=None, invited_by=None
+    )
     return [
         ("api-keys/<int:key_id>/revoke/", "post", f"/api/v1/api-keys/{b_key.pk}/revoke/"),
+        ("members/<int:member_id>/", "patch", f"/api/v1/members/{b_member.pk}/"),
+        ("members/<int:member_id>/", "delete", f"/api/v1/members/{b_member.pk}/"),
+        ("invitations/<int:invitation_id>/accept/", "post", f"/api/v1/invitations/{b_invitation.pk}/accept/"),
+        ("invitations/<int:invitation_id>/decline/", "post", f"/api/v1/invitations/{b_invitation.pk}/decline/"),
         *_leaderboard_cases(world),
         *_provider_cases(world),
         *_experiments_cases(world),

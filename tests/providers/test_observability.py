@@ -23,7 +23,8 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def test_metrics_for_success_errors_retries_tokens_cost_and_cache(gw_org, fake_openai, api_client) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_for_success_errors_retries_tokens_cost_and_cache(gw_org, fake_openai, api_client, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.BENCHHUB_METRICS_TOKEN = "scrape-token-for-tests"
     connect(gw_org, "openai", fake_openai.url)
     model = "gpt-4o-mini"
     before = {
@@ -51,7 +52,7 @@ def test_metrics_for_success_errors_retries_tokens_cost_and_cache(gw_org, fake_o
     assert sample("benchhub_provider_retries_total", provider="openai", model=model) == before["retries"] + 1
     assert sample("benchhub_provider_errors_total", provider="openai", model=model, type="unavailable") == before["unavailable"] + 1
     assert sample("benchhub_provider_cache_total", provider="openai", model=model, result="hit") == before["hit"] + 1
-    exported = api_client.get("/metrics").content.decode()
+    exported = api_client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token-for-tests").content.decode()
     for name in ("benchhub_provider_call_seconds_bucket", "benchhub_provider_breaker_state", "benchhub_provider_errors_total"):
         assert name in exported
 

@@ -14,6 +14,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "benchhub.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "benchhub.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["benchhub.api.throttling.OrgRateThrottle"],
+    # Per-key limits of the expensive routes: BENCHHUB_RATE_* in components/access.py.
     "DEFAULT_THROTTLE_RATES": {"org": "6000/min"},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.text import slugify
 
-from orgs.models import Role
+from orgs.models import Role, User
 from orgs.services import api_key_create, member_add, org_get_or_create
 
 
@@ -30,6 +32,13 @@ class Command(BaseCommand):
             raise CommandError(f"'{slug}' is not a valid slug (lowercase letters, digits, hyphens).")
         if admin_password and not admin_email:
             raise CommandError("--admin-password needs --admin-email.")
+        if admin_password:
+            # The same validators as every other password (AUTH_PASSWORD_VALIDATORS), checked before
+            # anything is created.
+            try:
+                validate_password(admin_password, user=User(email=(admin_email or "").strip().lower()))
+            except ValidationError as exc:
+                raise CommandError("--admin-password: " + " ".join(exc.messages)) from None
         org, created = org_get_or_create(slug=slug, name=name)
         self.stderr.write(f"{'Created' if created else 'Reusing'} org '{org.slug}'.")
         admin = None
