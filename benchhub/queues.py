@@ -29,6 +29,7 @@ class Queue(enum.StrEnum):
 ROUTES: dict[str, Queue] = {
     "experiments.attempts_execute": Queue.PROVIDER_CALLS,
     "experiments.attempts_score_slow": Queue.SCORING,
+    "experiments.evaluator_replay": Queue.SCORING,
     "leaderboards.refresh": Queue.SCORING,
     "experiments.runs_recover": Queue.DEFAULT,
 }

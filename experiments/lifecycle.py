@@ -28,6 +28,7 @@ from django.utils import timezone
 from benchhub.api.errors import Conflict
 from benchhub.dispatch import parallel_limit, task_send_on_commit
 from evaluation.services import slow_score_keys
+from experiments.judging import attempts_awaiting_evaluation
 from experiments.models import (
     Attempt,
     AttemptErrorType,
@@ -294,9 +295,10 @@ def slow_scoring_send(attempt_ids: list[int]) -> None:
 def attempts_awaiting_slow_scores(*, run: Run) -> QuerySet[Attempt]:
     """Succeeded attempts of the run still missing a score of one of its slow scorers."""
     keys = slow_score_keys(specs=run.snapshot["experiment"].get("scorers") or [])
+    awaiting = attempts_awaiting_evaluation(run=run)  # the evaluator is a slow scorer too
     if not keys:
-        return Attempt.objects.none()
-    return Attempt.objects.filter(run=run, status=AttemptStatus.SUCCEEDED).exclude(scores__has_keys=keys)
+        return awaiting
+    return Attempt.objects.filter(run=run, status=AttemptStatus.SUCCEEDED).exclude(scores__has_keys=keys) | awaiting
 
 
 def run_finalize(*, run_id: int) -> Run:

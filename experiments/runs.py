@@ -15,6 +15,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from benchhub.api.errors import Conflict, ValidationFailed
+from evaluation.evaluator import evaluator_profile_summary
+from evaluation.models import EvaluatorProfile
 from experiments import lifecycle, limits, prompts
 from experiments.bulk import insert_attempts_for_run, insert_task_instances_for_run
 from experiments.models import Arm, Attempt, AttemptStatus, Experiment, Run, RunChunk, RunStatus, TaskInstance
@@ -38,6 +40,11 @@ def code_version() -> str:
             return "unknown"
 
 
+def _evaluator_profile_snapshot(profile_id: int | None) -> dict[str, Any] | None:
+    profile = EvaluatorProfile.objects.filter(pk=profile_id).first() if profile_id is not None else None
+    return evaluator_profile_summary(profile) if profile is not None else None
+
+
 def run_snapshot(*, experiment: Experiment, arms: list[Arm]) -> dict[str, Any]:
     dataset = experiment.dataset
     template = prompts.template_for(dataset.kind, experiment.prompt_template)
@@ -47,8 +54,11 @@ def run_snapshot(*, experiment: Experiment, arms: list[Arm]) -> dict[str, Any]:
             "samples_per_case": experiment.samples_per_case, "seed": experiment.seed,
             "budget_usd": str(experiment.budget_usd) if experiment.budget_usd is not None else None,
             "concurrency": experiment.concurrency,
+            "evaluator_budget_usd": (
+                str(experiment.evaluator_budget_usd) if experiment.evaluator_budget_usd is not None else None
+            ),
         },
-        "evaluator_profile": experiment.evaluator_profile_id,
+        "evaluator_profile": _evaluator_profile_snapshot(experiment.evaluator_profile_id),
         "arms": [
             {"id": a.pk, "label": a.label, "provider": a.provider, "model": a.model, "config": a.config}
             for a in arms

@@ -16,6 +16,7 @@ from django.utils import timezone
 from evaluation.scorers import Score
 from evaluation.services import ScoringPlan, scores_run, scores_summarize, scoring_plan_build
 from experiments import lifecycle
+from experiments.judging import attempts_judge
 from experiments.models import Attempt, AttemptStatus
 
 SCORE_FIELDS = ["scores", "score_value", "passed", "scored_at"]
@@ -65,6 +66,8 @@ def attempts_score_slow(*, attempt_ids: list[int]) -> int:
             changed.append(attempt)
     with transaction.atomic():
         Attempt.objects.bulk_update(changed, sorted(fields))
+    # The evaluator last: it sees the patch and validation results the slow scorers above produced.
+    attempts_judge(attempt_ids=[attempt.pk for attempt in attempts])
     # A run whose chunks are all done waits for its slow scores; these may have been the last.
     for run_id in sorted({attempt.run_id for attempt in attempts}):
         lifecycle.run_finalize(run_id=run_id)

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from benchhub.api.errors import Conflict, PayloadTooLarge, PolicyDenied, ValidationFailed
+from evaluation.models import EvaluatorProfile
 from evaluation.scorers import ScorerConfigError, scorers_validate
 from experiments import limits
 from experiments.builders import CleaningConfig, GitError, data_cleaning_rows, pr_rows_from_git
@@ -151,6 +152,7 @@ def experiment_create(
     budget_usd: Decimal | None = None,
     concurrency: int = 16,
     prompt_template: dict[str, str] | None = None,
+    evaluator_budget_usd: Decimal | None = None,
     created_by: User | None = None,
 ) -> Experiment:
     if dataset.org_id != org.pk:
@@ -168,10 +170,12 @@ def experiment_create(
     except ScorerConfigError as exc:
         raise ValidationFailed(str(exc), details={"scorers": [str(exc)]}) from exc
     arms_check_allowed(org=org, arms=arms)
+    if evaluator_profile is not None and not EvaluatorProfile.objects.filter(pk=evaluator_profile).exists():
+        raise ValidationFailed(details={"evaluator_profile": [f"No evaluator profile {evaluator_profile}."]})
     experiment = Experiment.objects.create(
         org=org, name=name, dataset=dataset, scorers=scorers, evaluator_profile_id=evaluator_profile,
         samples_per_case=samples_per_case, seed=seed, budget_usd=budget_usd, concurrency=concurrency,
-        prompt_template=prompt_template, created_by=created_by,
+        prompt_template=prompt_template, evaluator_budget_usd=evaluator_budget_usd, created_by=created_by,
     )
     Arm.objects.bulk_create(
         [

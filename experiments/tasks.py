@@ -8,7 +8,9 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.db import DatabaseError, InterfaceError
 
-from experiments import lifecycle, scoring
+from evaluation.models import EvaluatorProfile
+from experiments import judging, lifecycle, scoring
+from experiments.models import Run
 from experiments.pipeline.executor import chunk_execute
 
 logger = logging.getLogger("benchhub.runs")
@@ -51,3 +53,8 @@ def _recover_on_worker_start(sender=None, **_: object) -> None:  # type: ignore[
         lifecycle.runs_recover()
     except Exception:  # never keep a worker from starting
         logger.exception("run recovery at worker start failed")
+
+
+@shared_task(name="experiments.evaluator_replay", acks_late=True)  # safe twice: stored verdicts are skipped
+def evaluator_replay(run_id: int, profile_id: int) -> dict[str, int]:
+    return judging.evaluator_replay(run=Run.objects.get(pk=run_id), profile=EvaluatorProfile.objects.get(pk=profile_id)).as_dict()

@@ -107,7 +107,8 @@ def _persist(*, run: Run, arms: list[Arm], arm_stats: list, boards: Any, failure
         board.frontier = boards.frontier
         board.failures = failures
         board.params = {"seed": seed, "bootstrap": n_boot, "bt_bootstrap": min(n_boot, aggregation.BT_BOOTSTRAP),
-                        "cases": boards.cases, "confidence": stats.CONFIDENCE}
+                        "cases": boards.cases, "confidence": stats.CONFIDENCE,
+                        "evaluator_trust": _evaluator_trust(run)}
         board.compute_seconds = round(time.perf_counter() - started, 3)
         board.save()
         ArmAggregate.objects.filter(run=run).delete()
@@ -124,6 +125,18 @@ def _persist(*, run: Run, arms: list[Arm], arm_stats: list, boards: Any, failure
         )
         cleaning.run_cleaning_persist(run=run, board=board, aggregates=aggregates, seed=seed, n_boot=n_boot)
     return board
+
+
+def _evaluator_trust(run: Run) -> dict | None:
+    """Shown beside the evaluator board: how far to trust this run's judge. Its pass against the PR
+    tests' pass on this run (κ, confusion matrix) and its position bias over all its pairs."""
+    from experiments.judging import evaluator_calibration, evaluator_position_bias, run_profile_id
+
+    profile_id = run_profile_id(run.snapshot)
+    if profile_id is None:
+        return None
+    return {"calibration": evaluator_calibration(run_id=run.pk, profile_id=profile_id),
+            "position_bias": evaluator_position_bias(profile_id=profile_id)}
 
 
 def _failure_taxonomy(*, run_id: int, labels: dict[int, str]) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from tests.evaluation.judges import judge_server  # noqa: F401 (a fake judge for evaluator tests)
 from tests.orgs.factories import OrgWorld, make_org_world
 
 

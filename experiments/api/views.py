@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -16,6 +16,8 @@ from benchhub.api.errors import PayloadTooLarge, ValidationFailed
 from benchhub.api.pagination import paginated_response
 from benchhub.api.parsers import BoundedJSONParser, query_id
 from benchhub.api.throttling import RUN_CREATE_THROTTLES
+from evaluation.api.views import EvaluatorScoreOutputSerializer
+from evaluation.sample import evaluator_score
 from experiments import runs, selectors, services
 from experiments.limits import upload_refuse_if_too_large
 from experiments.models import Attempt, AttemptStatus, CaseKind, Dataset, Experiment, Run, RunStatus
@@ -53,12 +55,14 @@ class ExperimentOutputSerializer(serializers.ModelSerializer):
     arms = serializers.SerializerMethodField()
     evaluator_profile = serializers.IntegerField(source="evaluator_profile_id", allow_null=True)
     budget_usd = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=False, allow_null=True)
+    evaluator_budget_usd = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=False,
+                                                    allow_null=True)
 
     class Meta:
         model = Experiment
         fields = [
             "id", "name", "dataset", "arms", "scorers", "evaluator_profile", "samples_per_case", "seed",
-            "budget_usd", "concurrency", "prompt_template", "created_at",
+            "budget_usd", "concurrency", "prompt_template", "evaluator_budget_usd", "created_at",
         ]
 
     def get_arms(self, experiment: Experiment) -> list[dict[str, Any]]:
@@ -102,6 +106,8 @@ class RunOutputSerializer(serializers.Serializer):
     stop_reason = serializers.SerializerMethodField()
     message = serializers.SerializerMethodField()
     spent_usd = usd_field()
+    evaluator_spent_usd = usd_field(required=False, help_text="Evaluator spend on this run, apart from the arms'.")
+    evaluator_budget_usd = serializers.SerializerMethodField()
     html_url = serializers.SerializerMethodField()
     snapshot = serializers.DictField(required=False)
     leaderboard = serializers.SerializerMethodField(
@@ -117,6 +123,11 @@ class RunOutputSerializer(serializers.Serializer):
     def get_message(self, run: Run) -> str | None:
         return run.message or None
 
+    def get_evaluator_budget_usd(self, run: Run) -> float | None:
+        # The evaluator's own cap, as frozen in the run's snapshot.
+        budget = (run.snapshot.get("experiment") or {}).get("evaluator_budget_usd")
+        return float(budget) if budget is not None else None
+
     def get_html_url(self, run: Run) -> str:
         return run_html_url(run, self.context.get("request"))
 
@@ -126,8 +137,8 @@ class RunOutputSerializer(serializers.Serializer):
     def to_representation(self, run: Run) -> dict[str, Any]:
         if not self.context.get("detail", True):
             # A list shows the runs' state, not their snapshots and boards.
-            self.fields.pop("snapshot", None)
-            self.fields.pop("leaderboard", None)
+            for name in ("snapshot", "leaderboard", "evaluator_spent_usd", "evaluator_budget_usd"):
+                self.fields.pop(name, None)
         return super().to_representation(run)
 
 
@@ -141,6 +152,7 @@ class AttemptOutputSerializer(serializers.ModelSerializer):
     usage = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
     cost_usd = usd_field(allow_null=True)
+    evaluator_score = serializers.SerializerMethodField()
 
     class Meta:
         model = Attempt
@@ -157,6 +169,15 @@ class AttemptOutputSerializer(serializers.ModelSerializer):
             "output_tokens": attempt.output_tokens,
             "cached_tokens": attempt.cached_tokens,
         }
+
+    @extend_schema_field(EvaluatorScoreOutputSerializer(allow_null=True))
+    def get_evaluator_score(self, attempt: Attempt) -> dict[str, Any] | None:
+        evaluation = selectors.attempt_own_evaluation(attempt=attempt)
+        if evaluation is None:
+            return None
+        return evaluator_score(profile_id=evaluation.profile_id, version=evaluation.profile_version,
+                               status=evaluation.status, overall=evaluation.overall, passed=evaluation.passed,
+                               criteria=evaluation.criteria)
 
     def get_error(self, attempt: Attempt) -> dict[str, str] | None:
         if not attempt.error_type:
@@ -231,6 +252,8 @@ class ExperimentListCreateView(APIView):
         concurrency = serializers.IntegerField(min_value=1, max_value=2000, default=16)
         prompt_template = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False,
                                                 allow_null=True, default=None)
+        evaluator_budget_usd = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0, required=False,
+                                                        allow_null=True, default=None)
 
     @extend_schema(responses=ExperimentOutputSerializer(many=True))
     def get(self, request: Request) -> Response:

@@ -246,7 +246,7 @@ class ChunkExecutor:
             finished = self.leases.renew(now=now, final=final)
             results.results_write(ended=self.ended, started=started, now=now)
             lifecycle.run_progress(run_id=self.run_id, changes=self.counters.changes(), budget_stop=budget_stop)
-            if self.scoring.has_slow:
+            if self.scoring.has_slow or self.plan.judged:
                 scored = [a.pk for a in self.ended if a.status == AttemptStatus.SUCCEEDED]
                 if scored:
                     lifecycle.slow_scoring_send(scored)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from experiments.judging import run_profile_id
 from experiments.models import Run, StopReason
 
 
@@ -22,6 +23,7 @@ class RunPlan:
     limit: int  # calls in flight for this lane: the run's concurrency split over its lanes
     spent: Decimal  # at load
     stop_reason: str  # at load: "", "cancelled" or "budget_exhausted"
+    judged: bool  # an evaluator profile: every answer goes to slow scoring, where the judge runs
 
 
 def run_plan_load(*, run_id: int) -> RunPlan:
@@ -48,4 +50,5 @@ def run_plan_load(*, run_id: int) -> RunPlan:
         limit=max(1, math.ceil(int(experiment["concurrency"]) / max(1, run.lanes))),
         spent=Decimal(run.spent_usd or 0),
         stop_reason=stop_reason,
+        judged=run_profile_id(snapshot) is not None,
     )
