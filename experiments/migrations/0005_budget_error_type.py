@@ -14,5 +14,5 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("experiments", "0003_cost_precision_1e10")]
+    dependencies = [("experiments", "0004_evaluations")]
     operations = [migrations.RunPython(forwards, backwards, elidable=True)]
