@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("experiments.api.urls")),
     path("", include("providers.api.urls")),
     path("", include("leaderboards.api.urls")),
+    path("", include("evaluation.api.urls")),
 ]
 
 urlpatterns = [

@@ -6,8 +6,8 @@ that imports `register`). Each yields a value in 0..1, a pass/fail and details.
 
 Rule scorers are cheap and run inline as each attempt lands (`slow = False`). Scorers that need a
 sandbox, a provider call or minutes of work set `slow = True`: the attempt pipeline then leaves
-them to `evaluation.tasks.attempts_score_slow` on the scoring queue instead of blocking the
-provider-call loop.
+them to the `experiments.attempts_score_slow` task on the scoring queue instead of blocking the
+provider-call loop (`experiments/scoring.py`, which also stores a slow score's `artifacts`).
 """
 
 from __future__ import annotations
@@ -326,7 +326,7 @@ class NumericScorer(Scorer):
         return Score(1.0 if ok else 0.0, ok, {"expected": expected, "got": got, "difference": diff})
 
 
-def _extract_json(text: str) -> Any:
+def extract_json(text: str) -> Any:
     """The JSON value in an output, also when wrapped in a ```json fence or surrounded by prose."""
     stripped = text.strip()
     fence = re.search(r"```(?:json)?\s*(.*?)```", stripped, re.DOTALL)
@@ -443,7 +443,7 @@ class JsonSchemaScorer(Scorer):
 
     def score(self, item: ScoreInput) -> Score:
         try:
-            value = _extract_json(item.output)
+            value = extract_json(item.output)
         except (ValueError, RecursionError):
             return Score(0.0, False, {"valid_json": False, "schema_valid": False, "field_match": 0.0})
         parts = [1.0]

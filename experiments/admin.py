@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from experiments.models import Arm, Attempt, AttemptStatus, Dataset, Experiment, Run
+from evaluation.models import EvaluatorProfile
+from experiments.judging import evaluator_replay_send
+from experiments.models import (
+    Arm,
+    Attempt,
+    AttemptEvaluation,
+    AttemptStatus,
+    Dataset,
+    Experiment,
+    PairwiseEvaluation,
+    Run,
+)
 from orgs.admin_scoping import OrgScopedAdmin
 
 # Attempts in these states carry results (an answer, an error, a cost) or a call in flight: their
@@ -62,8 +76,15 @@ class ExperimentAdmin(OrgScopedAdmin):
         return super().has_delete_permission(request, obj)
 
 
+class ReplayActionForm(ActionForm):
+    evaluator_profile = forms.IntegerField(required=False, label="Evaluator profile id",
+                                           help_text="For the evaluator replay action.")
+
+
 @admin.register(Run)
 class RunAdmin(OrgScopedAdmin):
+    action_form = ReplayActionForm
+    actions = ["evaluator_replay"]
     list_display = ["id", "experiment", "status", "done", "failed", "total", "org", "created_at", "finished_at"]
     list_filter = ["status", "org"]
     list_select_related = ["experiment", "org"]
@@ -72,6 +93,22 @@ class RunAdmin(OrgScopedAdmin):
         "org", "experiment", "status", "snapshot", "total", "done", "failed", "running", "spent_usd", "lanes",
         "stop_reason", "message", "cancel_requested_at", "started_at", "finished_at", "created_by",
     ]
+
+    def get_actions(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        actions = super().get_actions(request)
+        if not (request.user.is_active and request.user.is_superuser):
+            actions.pop("evaluator_replay", None)  # the evaluator is platform staff's
+        return actions
+
+    @admin.action(description="Replay with evaluator profile (calls no arm; old scores stay)")
+    def evaluator_replay(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        profile = EvaluatorProfile.objects.filter(pk=request.POST.get("evaluator_profile") or 0).first()
+        if profile is None:
+            self.message_user(request, "Give the id of an evaluator profile to replay with.", messages.ERROR)
+            return
+        for run in queryset:
+            evaluator_replay_send(run_id=run.pk, profile_id=profile.pk)
+        self.message_user(request, f"Replaying {queryset.count()} run(s) with {profile}.", messages.SUCCESS)
 
     # A run is made by starting it (run_start), which snapshots and fans out its attempts.
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -100,3 +137,38 @@ class AttemptAdmin(OrgScopedAdmin):
         if obj is not None and obj.status in _RESULT_STATES:
             return False
         return super().has_delete_permission(request, obj)
+
+class _PlatformStaffReadOnly(admin.ModelAdmin):
+    """Verdicts hold the judge's rationale and raw output: platform staff only, never org admins."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(AttemptEvaluation)
+class AttemptEvaluationAdmin(_PlatformStaffReadOnly):
+    list_display = ["id", "run", "attempt", "profile", "profile_version", "status", "overall", "passed", "cache_hit",
+                    "cost_usd", "created_at"]
+    list_filter = ["status", "profile"]
+    list_select_related = ["profile"]
+    raw_id_fields = ["run", "attempt"]
+
+
+@admin.register(PairwiseEvaluation)
+class PairwiseEvaluationAdmin(_PlatformStaffReadOnly):
+    list_display = ["id", "run", "attempt_a", "attempt_b", "profile", "winner_ab", "winner_ba", "outcome", "created_at"]
+    list_filter = ["profile"]
+    list_select_related = ["profile"]
+    raw_id_fields = ["run", "attempt_a", "attempt_b", "task_instance"]

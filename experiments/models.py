@@ -1,10 +1,13 @@
 """Datasets, experiments, runs and their attempts.
 
-The write paths live in `experiments.services` (datasets, experiments, runs) and
-`experiments.execution` (the attempt pipeline); reads in `experiments.selectors`.
+The write paths live in `experiments.services` (datasets, experiments), `experiments.runs` (start,
+cancel, retry), `experiments.lifecycle` (every run and chunk transition) and
+`experiments.pipeline` (the attempts); reads in `experiments.selectors` and `experiments.outcomes`.
 """
 
 from __future__ import annotations
+
+import enum
 
 from django.conf import settings
 from django.db import models
@@ -12,6 +15,7 @@ from django.db.models import Q
 
 from benchhub.models import TimestampedModel
 from orgs.models import Organization
+from providers.interface import ErrorType
 from providers.pricing import USD_DECIMAL_PLACES, USD_MAX_DIGITS
 
 
@@ -94,6 +98,8 @@ class Experiment(TimestampedModel):
     seed = models.BigIntegerField(default=0)
     budget_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     concurrency = models.PositiveIntegerField(default=16, help_text="Most attempts in flight for one run.")
+    # What the evaluator may spend on one run, apart from the arms' budget; NULL = no cap.
+    evaluator_budget_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     # Optional override of the kind's default prompt template: {"system": "...", "user": "..."}.
     prompt_template = models.JSONField(null=True, blank=True)
     created_by = models.ForeignKey(
@@ -175,6 +181,10 @@ class Run(TimestampedModel):
     failed = models.PositiveIntegerField(default=0)
     running = models.IntegerField(default=0)
     spent_usd = models.DecimalField(max_digits=USD_MAX_DIGITS, decimal_places=USD_DECIMAL_PLACES, default=0)
+    # The evaluator's spend on this run (every profile), apart from the arms': moved by F() deltas as
+    # verdicts are stored, so progress reads never sum evaluations.
+    evaluator_spent_usd = models.DecimalField(max_digits=USD_MAX_DIGITS, decimal_places=USD_DECIMAL_PLACES,
+                                              default=0)
     lanes = models.PositiveIntegerField(default=1, help_text="Chunks of this run that may execute at once.")
     stop_reason = models.CharField(max_length=24, choices=StopReason.choices, default=StopReason.NONE, blank=True)
     message = models.TextField(blank=True, default="")
@@ -266,6 +276,18 @@ class AttemptStatus(models.TextChoices):
 
 ATTEMPT_ENDED = frozenset({AttemptStatus.SUCCEEDED, AttemptStatus.FAILED, AttemptStatus.CANCELLED})
 
+# What `Attempt.error_type` (and each entry of `Attempt.errors`) may say: the gateway's error types,
+# plus what the run itself does to an attempt. One enum, so a new gateway type needs no edit here.
+AttemptErrorType = enum.StrEnum(  # type: ignore[misc]
+    "AttemptErrorType",
+    [
+        *((e.name, e.value) for e in ErrorType),
+        ("CANCELLED", "cancelled"),  # the run was cancelled before the call was issued
+        ("BUDGET_EXHAUSTED", "budget_exhausted"),  # the run's budget stopped it (= StopReason.BUDGET)
+        ("INTERRUPTED", "interrupted"),  # its executor died; the attempt was run again (in `errors`)
+    ],
+)
+
 
 class Attempt(models.Model):
     """One arm's answer to one task instance (one sample), with everything needed to audit it."""
@@ -324,3 +346,91 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.pk} ({self.status})"
+
+
+class EvaluationStatus(models.TextChoices):
+    SCORED = "scored", "Scored"
+    INVALID = "invalid", "Invalid"
+
+
+class JudgeCall(models.Model):
+    """What an evaluator verdict cost and said: its reason when invalid, the staff-only rationale and
+    raw answers, its own tokens, cost (0 when it came from the verdict cache) and latency."""
+
+    reason = models.TextField(blank=True, default="")
+    rationale = models.TextField(blank=True, default="")
+    raw_response = models.JSONField(default=list, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=USD_MAX_DIGITS, decimal_places=USD_DECIMAL_PLACES, null=True, blank=True)
+    latency_ms = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    ORG_LOOKUP = "run__org"
+
+    class Meta:
+        abstract = True
+
+
+class AttemptEvaluation(JudgeCall):
+    """One evaluator profile version's verdict on one attempt. A replay with another profile adds a
+    row and leaves this one as it is, so scores stay queryable by profile.
+
+    `rationale` and `raw_response` are staff-only: org-facing answers show the scores alone.
+    `cost_usd` is what this verdict cost when it was asked (0 when it came from the verdict cache).
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="evaluations")
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="evaluations")
+    profile = models.ForeignKey("evaluation.EvaluatorProfile", on_delete=models.PROTECT, related_name="+")
+    profile_version = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=EvaluationStatus.choices)
+    criteria = models.JSONField(default=dict, blank=True)
+    overall = models.FloatField(null=True, blank=True)  # 0..1; NULL when invalid (never the lowest score)
+    passed = models.BooleanField(null=True, blank=True)  # NULL when invalid (never a pass)
+    input_hash = models.CharField(max_length=64, blank=True, default="")
+    cache_hit = models.BooleanField(default=False)
+    # The judge did not answer (the call failed, or the run's evaluator budget was spent): a replay asks again.
+    retryable = models.BooleanField(default=False)
+
+    class Meta(JudgeCall.Meta):
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["attempt", "profile"], name="attempteval_unique_attempt_profile"),
+            models.CheckConstraint(
+                condition=Q(status="invalid", overall__isnull=True, passed__isnull=True)
+                | Q(status="scored", overall__isnull=False, passed__isnull=False),
+                name="attempteval_invalid_has_no_score",
+            ),
+        ]
+        indexes = [models.Index(fields=["run", "profile"], name="attempteval_run_profile_idx")]
+
+    def __str__(self) -> str:
+        return f"evaluation {self.pk} of attempt {self.attempt_id} ({self.status})"
+
+
+class PairwiseEvaluation(JudgeCall):
+    """One evaluator verdict comparing two arms' attempts on the same task instance and sample, asked
+    in both orders. `outcome` is for `attempt_a` (the arm listed first): 1 win, 0 loss, ½ tie; a
+    win counts only when both orders agree. NULL when either order gave no verdict.
+    `first_ab` / `first_ba` are the raw winners ("A", "B", "tie", "" when invalid) of each order,
+    from which the profile's position bias is read."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="pairwise_evaluations")
+    task_instance = models.ForeignKey(TaskInstance, on_delete=models.CASCADE, related_name="+")
+    profile = models.ForeignKey("evaluation.EvaluatorProfile", on_delete=models.PROTECT, related_name="+")
+    attempt_a = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="+")
+    attempt_b = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="+")
+    winner_ab = models.CharField(max_length=8, blank=True, default="")  # a shown as A
+    winner_ba = models.CharField(max_length=8, blank=True, default="")  # b shown as A
+    outcome = models.FloatField(null=True, blank=True)
+
+    class Meta(JudgeCall.Meta):
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "attempt_a", "attempt_b"], name="pairwise_unique_profile_pair"),
+        ]
+        indexes = [models.Index(fields=["run", "profile"], name="pairwise_run_profile_idx")]
+
+    def __str__(self) -> str:
+        return f"pairwise {self.pk} ({self.attempt_a_id} vs {self.attempt_b_id})"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, Prefetch, QuerySet
 
-from experiments.models import Attempt, AttemptStatus, Case, Dataset, Experiment, Run
+from experiments.judging import run_profile_id
+from experiments.models import Attempt, AttemptEvaluation, AttemptStatus, Case, Dataset, Experiment, Run
 from orgs.models import Organization
 from orgs.scoping import for_org, get_for_org
 
@@ -46,6 +47,7 @@ def attempt_list(
         .defer("task_instance__case__payload", "raw_response")
         .order_by("pk")
     )
+    qs = qs.prefetch_related(_own_evaluations(run))
     if arm:
         qs = qs.filter(arm_id=int(arm)) if arm.isdigit() else qs.filter(arm__label=arm)
     if status:
@@ -55,6 +57,26 @@ def attempt_list(
     if error_type:
         qs = qs.filter(error_type=error_type)
     return qs
+
+
+def _own_evaluations(run: Run) -> Prefetch:
+    """The verdict of the run's own evaluator profile, scores only: rationale and raw output are
+    staff-only and never leave the database for an org-facing answer."""
+    queryset = (
+        AttemptEvaluation.objects.filter(profile_id=run_profile_id(run.snapshot))
+        .only("id", "attempt_id", "profile_id", "profile_version", "overall", "passed", "criteria", "status")
+    )
+    return Prefetch("evaluations", queryset=queryset, to_attr="own_evaluations")
+
+
+def attempt_own_evaluation(*, attempt: Attempt) -> AttemptEvaluation | None:
+    """The attempt's verdict from its run's evaluator profile (prefetched by `attempt_list`)."""
+    evaluations = getattr(attempt, "own_evaluations", None)
+    if evaluations is None:
+        evaluations = list(
+            Attempt.objects.filter(pk=attempt.pk).prefetch_related(_own_evaluations(attempt.run)).get().own_evaluations
+        )
+    return evaluations[0] if evaluations else None
 
 
 def attempt_get(*, org: Organization, attempt_id: int) -> Attempt:

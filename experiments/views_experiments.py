@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from benchhub.api.errors import ApiError
-from experiments import selectors, services
+from experiments import runs, selectors, services
 from experiments.experiment_form import ExperimentForm
 from orgs.access import OrgContext
 from orgs.dashboard import org_page
@@ -86,7 +86,7 @@ def experiment_detail(request: HttpRequest, context: OrgContext, experiment_id: 
 def experiment_run_start(request: HttpRequest, context: OrgContext, experiment_id: int) -> HttpResponse:
     experiment = selectors.experiment_get(org=context.org, experiment_id=experiment_id)
     try:
-        run = services.run_start(experiment=experiment, started_by=context.user)
+        run = runs.run_start(experiment=experiment, started_by=context.user)
     except ApiError as exc:
         messages.error(request, " ".join(_error_lines(exc)))
         return redirect("experiments:experiment-detail", experiment_id=experiment.pk)

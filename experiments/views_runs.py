@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from benchhub.api.errors import ApiError
-from experiments import selectors, services
+from experiments import runs, selectors
 from experiments.models import AttemptStatus, Run, RunStatus
 from orgs.access import OrgContext
 from orgs.dashboard import org_page
@@ -27,10 +27,7 @@ ATTEMPTS_PER_PAGE = 50
 
 
 def _run(context: OrgContext, run_id: int) -> Run:
-    run = selectors.run_get(org=context.org, run_id=run_id)
-    if services.run_resume_if_stuck(run=run):
-        run.refresh_from_db()
-    return run
+    return selectors.run_get(org=context.org, run_id=run_id)
 
 
 def _progress_page(context: OrgContext, run: Run) -> dict:
@@ -118,7 +115,7 @@ def run_attempts(request: HttpRequest, context: OrgContext, run_id: int) -> Http
 @require_POST
 def run_cancel(request: HttpRequest, context: OrgContext, run_id: int) -> HttpResponse:
     try:
-        services.run_cancel(run=selectors.run_get(org=context.org, run_id=run_id))
+        runs.run_cancel(run=selectors.run_get(org=context.org, run_id=run_id))
     except ApiError as exc:
         if exc.status_code == 404:
             raise
@@ -130,7 +127,7 @@ def run_cancel(request: HttpRequest, context: OrgContext, run_id: int) -> HttpRe
 @require_POST
 def run_retry_failed(request: HttpRequest, context: OrgContext, run_id: int) -> HttpResponse:
     try:
-        run = services.run_retry_failed(run=selectors.run_get(org=context.org, run_id=run_id))
+        run = runs.run_retry_failed(run=selectors.run_get(org=context.org, run_id=run_id))
     except ApiError as exc:
         if exc.status_code == 404:
             raise

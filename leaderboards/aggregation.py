@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from evaluation.selectors import FAILED, SUCCEEDED, AttemptOutcomes, PairwiseJudgement
+from experiments.outcomes import FAILED, SUCCEEDED, AttemptOutcomes, PairwiseJudgement
 from leaderboards import stats
 
 LATENCY_QUANTILES = (0.5, 0.9, 0.95, 0.99)
@@ -202,9 +202,15 @@ def compute_boards(
     m = {name: matrix(name) for name in _PER_CASE}
     cases_per_arm = [(m["q_n"][:, j] > 0).sum() for j in range(a)]
 
-    # Quality: mean rule score (bootstrap over cases) and pass rate (Wilson, clustered).
-    means = stats.bootstrap_ratio_means(m["q_sum"], m["q_n"], weights)
-    ranks = stats.rank_by_bounds([x.low for x in means], [x.high for x in means])
+    # Quality: mean rule score and pass rate (cluster-robust score intervals), ranked on the mean;
+    # an arm is ranked above another only when the Holm-corrected paired test agrees.
+    means = stats.score_intervals(m["q_sum"], m["q_n"])
+    with np.errstate(all="ignore"):
+        case_means = np.where(m["q_n"] > 0, m["q_sum"] / m["q_n"], np.nan)
+    differences = stats.paired_differences(m["q_sum"], m["q_n"]) if a >= 2 else None
+    ranks = stats.rank_by_bounds([x.low for x in means], [x.high for x in means],
+                                 beats=None if differences is None else differences.beats,
+                                 values=[x.value for x in means])
     quality = []
     for j in range(a):
         if m["q_n"][:, j].sum() <= 0:
@@ -217,6 +223,8 @@ def compute_boards(
             pass_rate=_round(rate.value),
             pass_ci_low=_round(rate.low),
             pass_ci_high=_round(rate.high),
+            beats=[] if differences is None else [arms[k] for k in np.flatnonzero(differences.beats[j])],
+            bounds_approximate=stats.bounds_approximate("mean_score", cases_per_arm[j]),
         )
         quality.append(row)
 
@@ -234,27 +242,30 @@ def compute_boards(
             s.ttft.astype(np.float64), np.searchsorted(universe, s.ttft_case), weights, (0.5,), weights_t=weights_t
         )[0]
         speed_cells.append((j, lat, ttft, len(np.unique(s.lat_case))))
-    throughput = stats.bootstrap_ratio_means(m["tok"], m["sec"], weights)
+    throughput = stats.studentized_ratio_means(m["tok"], m["sec"], weights)
     speed_ranks = stats.rank_by_bounds(
         [cell[1][0].low for cell in speed_cells], [cell[1][0].high for cell in speed_cells], higher_is_better=False
     )
     speed = []
     for (j, lat, ttft, n_cases), rank in zip(speed_cells, speed_ranks, strict=True):
         row = _interval_row(arms[j], len(arm_stats[j].lat), n_cases, lat[0], rank)
-        row.update(unit="ms", metric="latency_p50")
+        row.update(unit="ms", metric="latency_p50", bounds_approximate=stats.bounds_approximate("latency_p50", n_cases),
+                   bounds_approximate_for=[f"p{round(q * 100)}" for q in LATENCY_QUANTILES
+                                           if stats.bounds_approximate(f"latency_p{round(q * 100)}", n_cases)])
         for q, interval in zip(LATENCY_QUANTILES[1:], lat[1:], strict=True):
             tag = f"p{round(q * 100)}"
             row.update({tag: _round(interval.value, 3), f"{tag}_ci_low": _round(interval.low, 3),
                         f"{tag}_ci_high": _round(interval.high, 3)})
         row.update(ttft_p50=_round(ttft.value, 3), ttft_ci_low=_round(ttft.low, 3), ttft_ci_high=_round(ttft.high, 3))
         tps = throughput[j]
-        row.update(tokens_per_second=_round(tps.value, 3), tps_ci_low=_round(tps.low, 3), tps_ci_high=_round(tps.high, 3))
+        row.update(tokens_per_second=_round(tps.value, 3), tps_ci_low=_round(tps.low, 3), tps_ci_high=_round(tps.high, 3),
+                   tps_bounds_approximate=stats.bounds_approximate("tokens_per_second", n_cases))
         speed.append(row)
 
     # Cost: USD per attempt (ranked, lower is better), per passing attempt, total. Unpriced arms
     # keep their row with no value and no rank.
-    per_attempt = stats.bootstrap_ratio_means(m["c_sum"], m["c_n"], weights)
-    per_pass = stats.bootstrap_ratio_means(m["c_sum"], m["q_pass"], weights)
+    per_attempt = stats.studentized_ratio_means(m["c_sum"], m["c_n"], weights)
+    per_pass = stats.studentized_ratio_means(m["c_sum"], m["q_pass"], weights)
     priced = [m["c_unpriced"][:, j].sum() == 0 and m["c_n"][:, j].sum() > 0 for j in range(a)]
     cost_ranks = stats.rank_by_bounds(
         [per_attempt[j].low if priced[j] else None for j in range(a)],
@@ -276,6 +287,7 @@ def compute_boards(
                 per_pass_ci_high=_round(per_pass[j].high, 8),
                 total_usd=_round(m["c_sum"][:, j].sum(), 8),
                 unpriced_attempts=0,
+                bounds_approximate=stats.bounds_approximate("cost_per_attempt", cases_j),
             )
         else:
             row = _interval_row(arms[j], n_cost, cases_j, stats.EMPTY, None)
@@ -309,8 +321,6 @@ def compute_boards(
 
     pairwise: dict = {}
     if with_pairwise and a >= 2 and c > 0:
-        with np.errstate(all="ignore"):
-            case_means = np.where(m["q_n"] > 0, m["q_sum"] / m["q_n"], np.nan)
         per_case = stats.case_outcomes(case_means)
         for case_key, ia, ib, outcome in judgements:
             k = int(np.searchsorted(universe, case_key))
@@ -327,6 +337,8 @@ def compute_boards(
             "n": wm.n.tolist(),
             "win_rate": [[None if not np.isfinite(x) else round(float(x), 6) for x in row] for row in rates],
             "judgements": len(judgements),
+            "bounds_approximate": stats.bounds_approximate("bt_rating", c),
+            "differences": _differences_payload(differences),
             "ratings": sorted(
                 (
                     {"arm": r.arm, "theta": _round(r.theta), "rating": _round(r.rating, 2),
@@ -346,6 +358,20 @@ def compute_boards(
         frontier=frontier,
         cases=c,
     )
+
+
+def _differences_payload(d: stats.PairedDifferences | None) -> dict:
+    """Paired differences as matrices (row minus column), for the win-rate matrix of the board."""
+    if d is None:
+        return {}
+
+    def rows(x: np.ndarray) -> list[list[float | None]]:
+        return [[None if not np.isfinite(v) else round(float(v), 6) for v in row] for row in x]
+
+    return {"metric": "rule_score", "bounds": "MOVER on cluster-robust score intervals",
+            "test": "paired t on per-case differences, Holm-corrected",
+            "mean": rows(d.mean), "ci_low": rows(d.low), "ci_high": rows(d.high), "n": d.n.tolist(),
+            "p_value": rows(d.p_value), "p_holm": rows(d.p_holm), "beats": d.beats.tolist()}
 
 
 def judgements_as_indices(

@@ -19,14 +19,15 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from benchhub.api.errors import NotFound, ValidationFailed
+from benchhub.dispatch import task_send
 from experiments.models import Case, Dataset, Experiment, Run
 from leaderboards import aggregation, cleaning, stats
 from leaderboards.models import ArmAggregate, BoardState, RunLeaderboard
-from leaderboards.services import leaderboard_refresh_enqueue, run_leaderboard_compute
+from leaderboards.services import REFRESH_TASK, run_leaderboard_compute
 from orgs.models import Organization
 from orgs.scoping import for_org, get_for_org
 
-PAYLOAD_VERSION = 2  # 2: the `cleaning` section
+PAYLOAD_VERSION = 3  # 2: the `cleaning` section; 3: `evaluator_trust` beside the boards
 CACHE_SECONDS = 24 * 3600
 BOARD_NAMES = ("quality", "speed", "cost", "evaluator")
 
@@ -89,9 +90,9 @@ def _ensure_fresh(*, run: Run, board: RunLeaderboard | None) -> RunLeaderboard:
         return board
     stale = (timezone.now() - board.computed_at).total_seconds() >= refresh_seconds()
     if stale and cache.add(lock, 1, timeout=max(1, int(refresh_seconds()))):
-        leaderboard_refresh_enqueue(run_id=run.pk)
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            board = RunLeaderboard.objects.get(pk=board.pk)
+        task_send(REFRESH_TASK, run.pk)
+        # In process the task has run already: read what it wrote (on a worker: the same board).
+        board = RunLeaderboard.objects.get(pk=board.pk)
     return board
 
 
@@ -130,6 +131,7 @@ def run_leaderboard_get(*, org: Organization, run_id: int, threshold: int | None
             "computed_at": full.computed_at.isoformat(),
             "attempts_ended": full.attempts_ended,
             "evaluator_profile": full.evaluator_profile or None,
+            "evaluator_trust": (full.params or {}).get("evaluator_trust"),
             "low_sample_threshold": threshold,
             "params": full.params,
             **_flag(full.boards, threshold),
@@ -354,3 +356,32 @@ def trends_get(*, org: Organization, experiment_id: int | None = None, dataset_i
         if metrics.get("evaluator") and profile:
             arm["evaluator"].setdefault(profile, []).append({"run": run_id, "at": point["at"], **metrics["evaluator"]})
     return {**scope, "arms": [series[k] for k in sorted(series, key=lambda k: names[k])]}
+
+
+def run_arm_case_stats(*, org: Organization, run_id: int) -> tuple[list[str], list[aggregation.ArmCaseStats]]:
+    """A run's arms (experiment order) with their persisted per-case stats, for the planner and the
+    recommendation; the run's boards are computed first when missing (another org's run: 404)."""
+    _run_board(org=org, run_id=run_id)
+    rows = list(for_org(ArmAggregate, org).filter(run_id=run_id).order_by("arm__position", "arm_id"))
+    return [row.label for row in rows], [aggregation.ArmCaseStats.from_bytes(row.case_stats) for row in rows]
+
+
+def cross_run_arm_case_stats(
+    *, org: Organization, experiment_id: int | None = None, dataset_id: int | None = None
+) -> tuple[list[str], list[aggregation.ArmCaseStats]]:
+    """Each arm's per-case stats merged over the ended runs of one experiment or one dataset
+    version (as the cross-run boards merge them), for the recommendation."""
+    if experiment_id is not None:
+        experiment = get_for_org(Experiment.objects.only("id", "org_id"), org, pk=experiment_id)
+        aggregates = for_org(ArmAggregate, org).filter(experiment_id=experiment.pk)
+    else:
+        dataset = get_for_org(Dataset.objects.only("id", "org_id"), org, pk=dataset_id)
+        aggregates = for_org(ArmAggregate, org).filter(dataset_id=dataset.pk)
+    by_key: dict[str, list[aggregation.ArmCaseStats]] = defaultdict(list)
+    meta: dict[str, tuple[str, str]] = {}
+    for row in _final_aggregates(aggregates).order_by("run_finished_at", "id").iterator():
+        by_key[row.arm_key].append(aggregation.ArmCaseStats.from_bytes(row.case_stats))
+        meta[row.arm_key] = (row.provider, row.model)
+    keys = sorted(by_key)
+    names = _cross_run_labels(keys, meta)
+    return [names[k] for k in keys], [aggregation.ArmCaseStats.merge(by_key[k]) for k in keys]

@@ -31,6 +31,7 @@ from providers.interface import (
     CompletionRequest,
     CompletionResult,
     EmbeddingResult,
+    Endpoint,
     ErrorType,
     ProviderError,
     ProviderKind,
@@ -135,18 +136,56 @@ async def acomplete(
     use_cache: bool | None = None,
 ) -> CompletionResult:
     kind = _kind(provider)
+
+    async def org_context() -> CallContext:
+        context = await _load(org_id, kind.value)
+        _check_policy(context, request.model)
+        return context
+
+    return await _observed(org_context, org_id=org_id, provider=kind.value, request=request, purpose=purpose,
+                           use_cache=use_cache)
+
+
+# The limiter and breaker key of calls on platform-owned endpoints (the evaluator's): no org has id 0.
+PLATFORM_ORG_ID = 0
+
+
+async def acomplete_platform(
+    *, endpoint: Endpoint, request: CompletionRequest, purpose: str = "evaluator", use_cache: bool | None = False
+) -> CompletionResult:
+    """One call on a platform-owned endpoint (an evaluator profile's own credential), never an org's.
+
+    No org allowlist applies: platform staff chose this model when they created the profile. The
+    same limiter, breaker, retries, pricing, metrics and log line as an org's call, keyed by
+    `PLATFORM_ORG_ID`; the endpoint's `config` carries its limits (`max_concurrency`, `rpm`...).
+    """
+    context = CallContext(org_id=PLATFORM_ORG_ID, provider=endpoint.provider, rules=(), endpoint=endpoint)
+
+    async def platform_context() -> CallContext:
+        return context
+
+    return await _observed(platform_context, org_id=PLATFORM_ORG_ID, provider=endpoint.provider.value,
+                           request=request, purpose=purpose, use_cache=use_cache)
+
+
+async def _observed(
+    load: Callable[[], Awaitable[CallContext]], *, org_id: int, provider: str, request: CompletionRequest,
+    purpose: str, use_cache: bool | None,
+) -> CompletionResult:
+    """The call in the context `load()` admits (its policy checked), through the response cache, with
+    its metrics and log line."""
     started = time.perf_counter()
     status, error, result = "ok", None, None
     label: str | None = None  # the model's metrics label, once the policy admitted the call
     try:
-        context = await _load(org_id, kind.value)
-        _check_policy(context, request.model)
+        context = await load()
         label = _label(context, request.model)
         _check_endpoint(context)
         if cache_enabled(purpose=purpose, use_cache=use_cache, request=request):
-            key = cache_key(org_id=org_id, provider=kind.value, base_url=context.endpoint.base_url, request=request)
+            assert context.endpoint is not None
+            key = cache_key(org_id=org_id, provider=provider, base_url=context.endpoint.base_url, request=request)
             result = await cached_call(key, lambda: _call(context, request))
-            metrics.child(metrics.CACHE, kind.value, label, "hit" if result.cache_hit else "miss").inc()
+            metrics.child(metrics.CACHE, provider, label, "hit" if result.cache_hit else "miss").inc()
         else:
             result = await _call(context, request)
         return result
@@ -158,7 +197,7 @@ async def acomplete(
         status = "internal_error"
         raise
     finally:
-        _observe(org_id, kind.value, request, purpose, started, status, result, error, label)
+        _observe(org_id, provider, request, purpose, started, status, result, error, label)
 
 
 async def _call(context: CallContext, request: CompletionRequest) -> CompletionResult:

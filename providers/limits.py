@@ -32,16 +32,19 @@ from providers.breaker import PROBE_TTL_S, BreakerRef, admit_outcome, breaker_ad
 
 ADAPTIVE_TTL_S = 600  # an adapted cap is forgotten after 10 minutes without another decision
 POLL_S = 0.02
-# The adaptive cap decides once per window of outcomes: calls acquired since the last decision, at
-# least MIN_OUTCOMES of them, over at least two success latencies (so the successes of a burst
-# are heard, not only its instant refusals), or MAX_BLIND_S when nothing succeeds.
-MIN_OUTCOMES = 20
+# The adaptive cap decides once per window of outcomes: at least MIN_OUTCOMES of them, over at
+# least two success latencies (so the successes of a burst are heard, not only its instant
+# refusals), or MAX_BLIND_S when nothing succeeds.
+MIN_OUTCOMES = 30
 MIN_WINDOW_S = 0.25
 MAX_BLIND_S = 5.0
 # Refused share of a window above which the provider is at a quota: the cap becomes what it served.
 # Below GROW_SHARE (transient 429s, a quota barely touched) the cap grows; in between it holds.
 CUT_SHARE = 0.25
 GROW_SHARE = 0.1
+# ...and only when the share's 95% Wilson lower bound clears CUT_EVIDENCE: a window of transient
+# 429s that is merely unlucky (6 of 20 at a 10% rate) must not cut a healthy provider's cap.
+CUT_EVIDENCE = 0.15
 @dataclass(frozen=True)
 class LimitConfig:
     max_concurrency: int = 0  # 0: no cap until a 429 teaches one
@@ -110,8 +113,10 @@ local function adapt(slots, cap_key, win_key, cooldown_key, now, max, ttl, acqui
   local span = now - first
   if ok + ref >= """ + str(MIN_OUTCOMES) + """ and span >= math.max(""" + str(MIN_WINDOW_S) + """, 2 * lat)
      and (ok > 0 or span >= """ + str(MAX_BLIND_S) + """) then
-    local share = ref / (ok + ref)
-    if share > """ + str(CUT_SHARE) + """ then
+    local n = ok + ref
+    local share = ref / n
+    local low = (share + 1.9208 / n - 1.96 * math.sqrt(share * (1 - share) / n + 0.9604 / (n * n))) / (1 + 3.8416 / n)
+    if share > """ + str(CUT_SHARE) + """ and low > """ + str(CUT_EVIDENCE) + """ then
       local tried = peak
       if cap > 0 then tried = math.min(cap, peak) end
       cap = math.max(1, math.floor(tried * ok / (ok + ref)))
@@ -261,7 +266,8 @@ class _LocalStore:
     ) -> float:
         """One outcome into the adaptive cap's window; at the window's end, the decision:
 
-        - refused share above CUT_SHARE: the provider is at a quota; the cap becomes the share of
+        - refused share above CUT_SHARE (and surely above CUT_EVIDENCE, by the share's Wilson lower
+          bound): the provider is at a quota; the cap becomes the share of
           what was tried (the smaller of the cap and the peak in flight) that it served, and every
           caller waits out the largest Retry-After heard;
         - below GROW_SHARE (transient 429s, or a quota barely touched) and with the cap reached
@@ -289,7 +295,7 @@ class _LocalStore:
                     and (w.ok > 0 or span >= MAX_BLIND_S)):
                 return cap
             share = w.refused / (w.ok + w.refused)
-            if share > CUT_SHARE:
+            if share > CUT_SHARE and _wilson_low(w.refused, w.ok + w.refused) > CUT_EVIDENCE:
                 tried = min(cap, w.peak) if cap else w.peak
                 cap = self.values[cap_name] = max(1, tried * w.ok // (w.ok + w.refused))
                 w.cut = now
@@ -304,6 +310,11 @@ class _LocalStore:
                     self.values[cap_name] = cap
             self.windows[win_name] = _Window(cut=w.cut, latency=w.latency)
             return cap
+
+
+def _wilson_low(successes: int, n: int, z: float = 1.96) -> float:
+    p = successes / n
+    return (p + z * z / (2 * n) - z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from tests.evaluation.judges import judge_server  # noqa: F401 (a fake judge for evaluator tests)
 from tests.orgs.factories import OrgWorld, make_org_world
 
 
@@ -47,3 +48,12 @@ def memory_broker(settings):  # type: ignore[no-untyped-def]
     publish_to("memory://")
     yield
     publish_to(previous)
+
+
+@pytest.fixture
+def scorer_registry(monkeypatch):  # type: ignore[no-untyped-def]
+    """Scorers a test registers are gone after it: the registry is process-wide, so a test's own
+    scorer would otherwise stay visible to every later test (and to `scorer_types()`)."""
+    from evaluation import scorers
+
+    monkeypatch.setattr(scorers, "_REGISTRY", dict(scorers._REGISTRY))

@@ -14,6 +14,17 @@ urlpatterns = [
     path("datasets/<int:dataset_id>/trends/", views.DatasetTrendsView.as_view(), name="dataset-trends"),
 ]
 
+# Planner and recommendation (issue 17).
+urlpatterns += [
+    path("planner/", views.PlannerView.as_view(), name="planner"),
+    path("runs/<int:run_id>/planner/", views.RunPlannerView.as_view(), name="run-planner"),
+    path("runs/<int:run_id>/recommendation/", views.RecommendationView.as_view(), name="run-recommendation"),
+    path("experiments/<int:experiment_id>/recommendation/", views.RecommendationView.as_view(),
+         name="experiment-recommendation"),
+    path("datasets/<int:dataset_id>/recommendation/", views.RecommendationView.as_view(),
+         name="dataset-recommendation"),
+]
+
 # --- seed 002's data-cleaning metrics over the org's runs (leaderboards/api/cleaning_views.py) ---
 from leaderboards.api import cleaning_views  # noqa: E402
 

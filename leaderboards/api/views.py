@@ -22,9 +22,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from benchhub.api.errors import ValidationFailed
-from evaluation.selectors import EXPORT_COLUMNS, attempt_rows_for_export
 from experiments.models import Run
-from leaderboards import selectors
+from experiments.outcomes import EXPORT_COLUMNS, attempt_rows_for_export
+from leaderboards import planner, recommendation, selectors, stats
 from orgs.permissions import org_context
 from orgs.scoping import get_for_org
 
@@ -44,7 +44,9 @@ class BoardRowSerializer(serializers.Serializer):
     value = serializers.FloatField(allow_null=True)
     ci_low = serializers.FloatField(allow_null=True, help_text="95% lower bound.")
     ci_high = serializers.FloatField(allow_null=True, help_text="95% upper bound.")
-    rank = serializers.IntegerField(allow_null=True, help_text="1 + arms whose bounds clear this arm's.")
+    rank = serializers.IntegerField(allow_null=True, help_text=(
+        "1 + arms whose bounds clear this arm's; quality: a new rank only where every arm above beats every "
+        "arm below by bounds and the Holm-corrected paired test."))
     low_sample = serializers.BooleanField()
 
 
@@ -75,6 +77,9 @@ class RunLeaderboardView(APIView):
         version = serializers.IntegerField()
         computed_at = serializers.DateTimeField()
         evaluator_profile = serializers.CharField(allow_null=True)
+        evaluator_trust = serializers.DictField(
+            allow_null=True, help_text="Beside the evaluator board: the judge's κ and confusion matrix against the PR "
+            "tests on this run, and its position bias.")
         frontier = serializers.ListField(child=serializers.DictField())
         failures = serializers.DictField(help_text="Failed attempts by error type and by arm.")
 
@@ -277,3 +282,109 @@ class DatasetTrendsView(APIView):
     @extend_schema(responses=TrendsSerializer)
     def get(self, request: Request, dataset_id: int) -> Response:
         return Response(selectors.trends_get(org=org_context(request).org, dataset_id=dataset_id))
+
+
+# --- Planner, recommendation (issue 17: rankings you can defend) -------------------------------
+
+
+class PlannerInputSerializer(serializers.Serializer):
+    metric = serializers.ChoiceField(choices=list(planner.METRICS), default="pass_rate")
+    baseline = serializers.FloatField(min_value=0.001, max_value=0.999, help_text="Expected rate (or mean score) of the weaker arm.")
+    difference = serializers.FloatField(min_value=0.001, max_value=0.999, help_text="Smallest difference worth telling apart.")
+    arms = serializers.IntegerField(min_value=2, max_value=100, default=2)
+    samples_per_case = serializers.IntegerField(min_value=1, max_value=100, default=1)
+    icc = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.0,
+                                 help_text="Correlation of two samples of one case (0: independent samples).")
+    power = serializers.FloatField(min_value=0.5, max_value=0.999, default=0.8)
+    confidence = serializers.FloatField(min_value=0.5, max_value=0.999, default=stats.CONFIDENCE)
+    sd = serializers.FloatField(min_value=0.0, max_value=0.5, required=False,
+                                help_text="mean_score only: sd of one attempt's score (default: the largest possible).")
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["baseline"] + attrs["difference"] > 1 and attrs["baseline"] - attrs["difference"] < 0:
+            raise serializers.ValidationError({"difference": "Too large for this baseline: both arms must stay in 0..1."})
+        if attrs.get("sd") is not None and attrs["metric"] != "mean_score":
+            raise serializers.ValidationError({"sd": "Only for metric=mean_score."})
+        return attrs
+
+
+class PlanSerializer(serializers.Serializer):
+    cases = serializers.IntegerField(help_text="Cases needed, each answered by every arm samples_per_case times.")
+    attempts = serializers.IntegerField()
+    metric = serializers.CharField()
+    baseline = serializers.FloatField()
+    difference = serializers.FloatField()
+    arms = serializers.IntegerField()
+    samples_per_case = serializers.IntegerField()
+    icc = serializers.FloatField()
+    power = serializers.FloatField()
+    confidence = serializers.FloatField()
+    pairs = serializers.IntegerField()
+    alpha_per_pair = serializers.FloatField()
+    test = serializers.CharField()
+
+
+class PlannerView(APIView):
+    @extend_schema(parameters=[PlannerInputSerializer], responses=PlanSerializer)
+    def get(self, request: Request) -> Response:
+        data = PlannerInputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        return Response(planner.plan(**data.validated_data).as_dict())
+
+
+class RunPlannerView(APIView):
+    class InputSerializer(serializers.Serializer):
+        metric = serializers.ChoiceField(choices=list(planner.METRICS), default="pass_rate")
+        difference = serializers.FloatField(min_value=0.001, max_value=0.999, required=False,
+                                            help_text="Default: the observed gap between the two leading arms.")
+        power = serializers.FloatField(min_value=0.5, max_value=0.999, default=0.8)
+
+    class OutputSerializer(serializers.Serializer):
+        run = serializers.IntegerField()
+        cases = serializers.IntegerField(allow_null=True)
+        cases_now = serializers.IntegerField(allow_null=True)
+        more_cases = serializers.IntegerField(allow_null=True)
+        arms = serializers.ListField(child=serializers.CharField())
+        observed_difference = serializers.FloatField(allow_null=True)
+        assumptions = PlanSerializer(allow_null=True)
+        message = serializers.CharField()
+
+    @extend_schema(parameters=[InputSerializer], responses=OutputSerializer)
+    def get(self, request: Request, run_id: int) -> Response:
+        data = self.InputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        return Response(planner.run_plan_get(org=org_context(request).org, run_id=run_id, **data.validated_data))
+
+
+class RecommendationInputSerializer(serializers.Serializer):
+    max_cost_usd = serializers.FloatField(min_value=0.0, required=False, help_text="USD per attempt, judged on the upper bound.")
+    max_p95_ms = serializers.FloatField(min_value=0.0, required=False, help_text="p95 latency, judged on the upper bound.")
+    min_pass_rate = serializers.FloatField(min_value=0.0, max_value=1.0, required=False,
+                                           help_text="Judged on the lower bound of the pass rate.")
+
+
+class RecommendationSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    run = serializers.IntegerField(required=False, help_text="Or `experiment` / `dataset`: the scope judged.")
+    results = serializers.ListField(child=serializers.DictField(), help_text=(
+        "Qualifying arms best first: arm, p_best (bootstrap probability of being the best qualifier), "
+        "qualifies_on (per limit: limit, bound, ok), quality, ci_low, ci_high, pass_rate, cost_per_attempt, p95_ms."))
+    excluded = serializers.ListField(child=serializers.DictField())
+    tie = serializers.BooleanField()
+    limits = serializers.DictField()
+    message = serializers.CharField()
+
+
+class RecommendationView(APIView):
+    """`runs/{id}/`, `experiments/{id}/` and `datasets/{id}/recommendation/`: one question, three scopes."""
+
+    @extend_schema(parameters=[RecommendationInputSerializer], responses=RecommendationSerializer)
+    def get(self, request: Request, **scope: int) -> Response:
+        data = RecommendationInputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        org, limits = org_context(request).org, recommendation.Limits(**data.validated_data)
+        if "run_id" in scope:
+            return Response(recommendation.run_recommendation_get(org=org, run_id=scope["run_id"], limits=limits))
+        return Response(recommendation.cross_run_recommendation_get(org=org, limits=limits, **scope))

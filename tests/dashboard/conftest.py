@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from experiments.models import Run
-from experiments.services import run_start
+from experiments.runs import run_start
 from tests.experiments.factories import make_experiment, mock_arm, wait_for
 from tests.orgs.factories import OrgWorld
 

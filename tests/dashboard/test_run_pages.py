@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from experiments.models import Attempt, AttemptStatus, Run
-from experiments.services import run_start
+from experiments.runs import run_start
 from tests.dashboard.conftest import login
 from tests.experiments.factories import make_experiment, mock_arm, wait_for
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.base import FakeServer, Reply, answer_for, count_tokens, serve_forever
+from tests.fakes.base import FakeServer, Reply, count_tokens, serve_forever
 
 
 def anthropic_error(type_: str, message: str) -> dict[str, Any]:
@@ -63,7 +63,7 @@ class FakeAnthropic(FakeServer):
             if "max_tokens" not in body:
                 status, error = ANTHROPIC_ERRORS["bad_request"]
                 return self.json_response(error, status=status, headers=headers)
-            text = reply.text if reply.text is not None else answer_for(body.get("messages", []))
+            text = self.answer_text(body, reply, body.get("messages", []))
             stop_reason = reply.finish_reason or "end_turn"
             if count_tokens(text) > body["max_tokens"]:
                 text, stop_reason = " ".join(text.split()[: body["max_tokens"]]), "max_tokens"

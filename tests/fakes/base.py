@@ -95,6 +95,9 @@ class FakeServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
+        # Judge mode: a function of the request body that returns the answer text (None: the default
+        # echo), for servers that must answer by content, e.g. as an evaluator model would.
+        self.responder: Callable[[Any], str | None] | None = None
 
     # --- to override -----------------------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
@@ -105,6 +108,16 @@ class FakeServer:
         with self._lock:
             self._script.extend(replies)
         return self
+
+    def answer_text(self, body: Any, reply: Reply, messages: list[dict[str, Any]]) -> str:
+        """The answer text: the scripted one, else the responder's, else the echo."""
+        if reply.text is not None:
+            return reply.text
+        if self.responder is not None:
+            text = self.responder(body)
+            if text is not None:
+                return text
+        return answer_for(messages)
 
     def next_reply(self) -> Reply:
         with self._lock:
@@ -119,6 +132,7 @@ class FakeServer:
             self._script.clear()
             self.seen.clear()
             self.max_in_flight = 0
+            self.responder = None
             self.reset_extras()
 
     def reset_extras(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.base import FakeServer, Reply, answer_for, count_tokens, serve_forever
+from tests.fakes.base import FakeServer, Reply, count_tokens, serve_forever
 
 
 def openai_error(message: str, type_: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
@@ -171,7 +171,7 @@ class FakeOpenAI(FakeServer):
             if settled is not None:
                 return settled
             model = request.match_info.get("deployment") or body.get("model", "gpt-fake")
-            text = reply.text if reply.text is not None else answer_for(body.get("messages", []))
+            text = self.answer_text(body, reply, body.get("messages", []))
             max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
             finish = reply.finish_reason or "stop"
             if max_tokens and count_tokens(text) > max_tokens:

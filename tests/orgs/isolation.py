@@ -71,4 +71,9 @@ def _leaderboard_cases(world) -> list[tuple[str, str, str]]:  # type: ignore[no-
         ("experiments/<int:experiment_id>/trends/", "get", f"/api/v1/experiments/{experiment}/trends/"),
         ("datasets/<int:dataset_id>/leaderboard/", "get", f"/api/v1/datasets/{dataset}/leaderboard/"),
         ("datasets/<int:dataset_id>/trends/", "get", f"/api/v1/datasets/{dataset}/trends/"),
+        ("runs/<int:run_id>/planner/", "get", f"/api/v1/runs/{run}/planner/"),
+        ("runs/<int:run_id>/recommendation/", "get", f"/api/v1/runs/{run}/recommendation/"),
+        ("experiments/<int:experiment_id>/recommendation/", "get",
+         f"/api/v1/experiments/{experiment}/recommendation/"),
+        ("datasets/<int:dataset_id>/recommendation/", "get", f"/api/v1/datasets/{dataset}/recommendation/"),
     ]

@@ -5,12 +5,13 @@ model we have."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
 from providers.local_model import MODEL_ALIAS, LocalModelServer, missing_modules
 
-__all__ = ["MODEL_ALIAS", "LocalModelServer", "require_local_llm"]
+__all__ = ["MODEL_ALIAS", "LocalModelServer", "llama", "require_local_llm"]
 
 
 def require_local_llm() -> None:
@@ -20,3 +21,14 @@ def require_local_llm() -> None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def llama() -> Iterator[LocalModelServer]:
+    """The model served for the tests of one module (import this fixture into the module)."""
+    require_local_llm()
+    server = LocalModelServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

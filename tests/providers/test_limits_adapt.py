@@ -86,3 +86,16 @@ def test_a_quota_barely_touched_holds_the_cap_near_it() -> None:
         store.adapt(NAMES, now, 0, now - (0.001 if i % 6 == 0 else 0.2), refused=i % 6 == 0)
         now += 0.01
     assert CUT_SHARE > 1 / 6 and store.values["cap"] == 24
+
+
+def test_an_unlucky_window_of_transient_429s_does_not_cut() -> None:
+    """8 refusals in 30 (27%, above CUT_SHARE, but the share's lower bound is 0.14) can be luck at a
+    10% fault rate; the same share in 300 outcomes is evidence of a quota."""
+    from providers.limits import CUT_EVIDENCE, _wilson_low
+
+    assert CUT_SHARE < 8 / 30 and _wilson_low(8, 30) < CUT_EVIDENCE < _wilson_low(80, 300)
+    store = store_with_in_flight(20)
+    store.values["cap"] = 20
+    for i in range(30):
+        store.adapt(NAMES, 1.0 + i * 0.02, 0, 1.0 + i * 0.02 - (0.001 if i % 15 < 4 else 0.2), refused=i % 15 < 4)
+    assert store.values["cap"] == 20

@@ -3,32 +3,21 @@ OpenAI protocol, called through the whole gateway (plain and streaming)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from providers.gateway import complete
 from providers.requests import completion_request
 from providers.services import credential_set
-from tests.providers.llama_server import MODEL_ALIAS, LocalModelServer, require_local_llm
+from tests.providers.llama_server import MODEL_ALIAS, llama  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.local_llm, pytest.mark.django_db]
 
 QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
 
 
-@pytest.fixture(scope="module")
-def llama() -> Iterator[LocalModelServer]:
-    require_local_llm()
-    server = LocalModelServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
 
 @pytest.fixture
-def local_org(gw_org, llama):  # type: ignore[no-untyped-def]
+def local_org(gw_org, llama):  # type: ignore[no-untyped-def]  # noqa: F811
     # llama.cpp serves one request at a time; a generous timeout covers a cold first call on 2 cores.
     credential_set(org=gw_org, provider="local", api_key=None, base_url=llama.url,
                    config={"max_concurrency": 1, "timeout": 120})

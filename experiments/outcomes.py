@@ -139,13 +139,20 @@ class PairwiseJudgement:
 
 
 def evaluator_pairwise_judgements_for_run(*, run_id: int) -> list[PairwiseJudgement]:
-    """Pairwise evaluator judgements of a run, for the Bradley–Terry ratings.
+    """Pairwise evaluator judgements of a run by its own evaluator profile, for the Bradley–Terry
+    ratings (one per pair of arms, task instance and sample; pairs without a verdict left out)."""
+    from experiments.judging import run_profile_id
+    from experiments.models import PairwiseEvaluation, Run
 
-    The evaluator agent (a later issue) does not store pairwise judgements yet, so a run has none
-    and the ratings come from rule-score pairs alone; once judgements are stored, this is the one
-    function to fill and the aggregation picks them up unchanged.
-    """
-    return []
+    profile_id = run_profile_id(Run.objects.filter(pk=run_id).values_list("snapshot", flat=True).first() or {})
+    if profile_id is None:
+        return []
+    rows = (
+        PairwiseEvaluation.objects.filter(run_id=run_id, profile_id=profile_id, outcome__isnull=False)
+        .order_by("pk")
+        .values_list("task_instance__case_id", "attempt_a__arm_id", "attempt_b__arm_id", "outcome")
+    )
+    return [PairwiseJudgement(case_id, arm_a, arm_b, outcome) for case_id, arm_a, arm_b, outcome in rows]
 
 
 _EXPORT_FIELDS = (
