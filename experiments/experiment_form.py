@@ -16,7 +16,7 @@ from typing import Any
 
 from django import forms
 
-from evaluation.selectors import ScorerChoice, scorer_choices
+from evaluation.catalog import ScorerChoice, scorer_choices
 from experiments import selectors
 from orgs.models import Organization
 from providers.selectors import ArmChoices, arm_choices
