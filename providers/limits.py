@@ -5,8 +5,8 @@
 - Requests and tokens per minute: token buckets (capacity = the per-minute limit, refilled
   continuously); a call beyond the budget *waits* for it instead of failing.
 - Adaptive: the cap follows the share of 429s in windows of outcomes (`_LocalStore.adapt`). A
-  provider at its quota refuses a large share: the cap becomes what it served, at once, not by
-  halvings. Transient 429s (a small share, recovering at once) only delay their own call, by its
+  provider at its quota refuses a large share: the cap becomes the concurrency it served (Little's
+  law), at once, not by halvings. Transient 429s (a small share, recovering at once) only delay their own call, by its
   Retry-After, and never cut the cap nor pause other calls, which used to throttle a healthy
   provider for minutes. The cap grows back by a quarter per clean window (an eighth when a few
   429s were heard) and is dropped at the configured maximum. `x-ratelimit-remaining-requests` (or
@@ -94,18 +94,20 @@ return tostring(wait)
 # Returns the cap after it (0: none).
 _ADAPT_LUA = """
 local function adapt(slots, cap_key, win_key, cooldown_key, now, max, ttl, acquired, refused, retry_after)
-  local w = redis.call('HMGET', win_key, 'cut', 'first', 'ok', 'refused', 'peak', 'lat', 'ra')
+  local w = redis.call('HMGET', win_key, 'cut', 'first', 'ok', 'refused', 'peak', 'lat', 'ra', 'fok', 'lok')
   local cap = tonumber(redis.call('GET', cap_key) or '0')
   local cut = tonumber(w[1] or '0')
   if refused and acquired < cut then return cap end
   local first, ok, ref = tonumber(w[2] or '0'), tonumber(w[3] or '0'), tonumber(w[4] or '0')
   local peak = math.max(tonumber(w[5] or '0'), redis.call('ZCARD', slots))
-  local lat, ra = tonumber(w[6] or '0'), tonumber(w[7] or '0')
+  local lat, ra, fok, lok = tonumber(w[6] or '0'), tonumber(w[7] or '0'), tonumber(w[8] or '0'), tonumber(w[9] or '0')
   if refused then
     ref = ref + 1
     ra = math.max(ra, retry_after)
   else
     ok = ok + 1
+    if fok == 0 then fok = now end
+    lok = now
     local took = now - acquired
     if lat == 0 then lat = took else lat = lat * 0.8 + took * 0.2 end
   end
@@ -117,9 +119,9 @@ local function adapt(slots, cap_key, win_key, cooldown_key, now, max, ttl, acqui
     local share = ref / n
     local low = (share + 1.9208 / n - 1.96 * math.sqrt(share * (1 - share) / n + 0.9604 / (n * n))) / (1 + 3.8416 / n)
     if share > """ + str(CUT_SHARE) + """ and low > """ + str(CUT_EVIDENCE) + """ then
-      local tried = peak
-      if cap > 0 then tried = math.min(cap, peak) end
-      cap = math.max(1, math.floor(tried * ok / (ok + ref)))
+      local served = 1
+      if ok > 1 and lok > fok then served = math.floor((ok - 1) / (lok - fok) * lat + 0.5) end
+      cap = math.max(1, math.min(peak, served))
       redis.call('SET', cap_key, cap, 'EX', ttl)
       cut = now
       if ra > 0 and now + ra > tonumber(redis.call('GET', cooldown_key) or '0') then
@@ -136,9 +138,9 @@ local function adapt(slots, cap_key, win_key, cooldown_key, now, max, ttl, acqui
         redis.call('SET', cap_key, cap, 'EX', ttl)
       end
     end
-    redis.call('HSET', win_key, 'cut', cut, 'first', 0, 'ok', 0, 'refused', 0, 'peak', 0, 'lat', lat, 'ra', 0)
+    redis.call('HSET', win_key, 'cut', cut, 'first', 0, 'ok', 0, 'refused', 0, 'peak', 0, 'lat', lat, 'ra', 0, 'fok', 0, 'lok', 0)
   else
-    redis.call('HSET', win_key, 'first', first, 'ok', ok, 'refused', ref, 'peak', peak, 'lat', lat, 'ra', ra)
+    redis.call('HSET', win_key, 'first', first, 'ok', ok, 'refused', ref, 'peak', peak, 'lat', lat, 'ra', ra, 'fok', fok, 'lok', lok)
   end
   redis.call('EXPIRE', win_key, ttl)
   return cap
@@ -267,9 +269,10 @@ class _LocalStore:
         """One outcome into the adaptive cap's window; at the window's end, the decision:
 
         - refused share above CUT_SHARE (and surely above CUT_EVIDENCE, by the share's Wilson lower
-          bound): the provider is at a quota; the cap becomes the share of
-          what was tried (the smaller of the cap and the peak in flight) that it served, and every
-          caller waits out the largest Retry-After heard;
+          bound): the provider is at a quota; the cap becomes the concurrency it served, by Little's
+          law (successes per second x their latency: for a requests-per-minute quota too), and
+          every caller waits out the largest Retry-After heard. Not the refused share of what was
+          tried: refusals come back at once, so a few slots over the quota earn most of a window;
         - below GROW_SHARE (transient 429s, or a quota barely touched) and with the cap reached
           (no evidence otherwise): the cap grows, by a quarter after a clean window and an eighth
           otherwise, and is dropped once it reaches the configured maximum;
@@ -288,6 +291,8 @@ class _LocalStore:
                 w.retry_after = max(w.retry_after, retry_after)
             else:
                 w.ok += 1
+                w.first_ok = w.first_ok or now
+                w.last_ok = now
                 w.latency = (now - acquired) if w.latency == 0 else w.latency * 0.8 + (now - acquired) * 0.2
             w.first = w.first or now
             span = now - w.first
@@ -296,8 +301,10 @@ class _LocalStore:
                 return cap
             share = w.refused / (w.ok + w.refused)
             if share > CUT_SHARE and _wilson_low(w.refused, w.ok + w.refused) > CUT_EVIDENCE:
-                tried = min(cap, w.peak) if cap else w.peak
-                cap = self.values[cap_name] = max(1, tried * w.ok // (w.ok + w.refused))
+                served = 1
+                if w.ok > 1 and w.last_ok > w.first_ok:  # successes per second x their latency
+                    served = math.floor((w.ok - 1) / (w.last_ok - w.first_ok) * w.latency + 0.5)
+                cap = self.values[cap_name] = max(1, min(w.peak, served))
                 w.cut = now
                 if w.retry_after > 0:
                     self.values[cooldown_name] = max(self.values.get(cooldown_name, 0.0), now + w.retry_after)
@@ -323,6 +330,8 @@ class _Window:
 
     cut: float = 0.0  # the last cut: refusals of calls sent before it were earned by the old cap
     first: float = 0.0  # the first outcome counted
+    first_ok: float = 0.0  # the first and last successes counted: the served rate between them
+    last_ok: float = 0.0
     ok: int = 0
     refused: int = 0
     peak: int = 0  # most calls in flight at an outcome
