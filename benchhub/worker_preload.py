@@ -16,12 +16,12 @@ import logging
 logger = logging.getLogger("benchhub")
 
 PRELOAD = (
-    "experiments.execution",
+    "experiments.tasks",
     "providers.gateway",
     "providers.adapters.mock",
     "providers.adapters.openai_compat",
     "providers.adapters.anthropic",
-    "leaderboards.services",
+    "leaderboards.tasks",
 )
 
 

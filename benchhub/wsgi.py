@@ -10,3 +10,9 @@ application = get_wsgi_application()
 from benchhub.tracing import tracing_setup  # noqa: E402 - after Django is set up
 
 tracing_setup()  # off unless OTEL_EXPORTER_OTLP_ENDPOINT is set
+
+# Without a broker this server process is also the worker: it recovers the runs a previous server
+# left unfinished (at once, then every BENCHHUB_RUN_RECOVER_INTERVAL_SECONDS), as beat does for workers.
+from benchhub.dispatch import embedded_beat_start  # noqa: E402 - needs the app loaded above
+
+embedded_beat_start()

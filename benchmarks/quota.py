@@ -72,7 +72,8 @@ SCENARIOS = {
 
 def run_scenario(scenario: Scenario, *, queue: str, repeat: int, worker_processes: int) -> dict:
     from experiments.models import Attempt, Run
-    from experiments.services import dataset_create_from_rows, experiment_create, run_start
+    from experiments.runs import run_start
+    from experiments.services import dataset_create_from_rows, experiment_create
     from orgs.services import org_get_or_create
     from providers.services import credential_set, policy_set
 

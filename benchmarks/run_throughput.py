@@ -140,7 +140,8 @@ def main() -> None:  # noqa: C901 - a script read top to bottom
     from django.test.utils import CaptureQueriesContext
 
     from experiments.models import Run
-    from experiments.services import dataset_create_from_rows, experiment_create, run_start
+    from experiments.runs import run_start
+    from experiments.services import dataset_create_from_rows, experiment_create
     from orgs.services import org_get_or_create
     from providers.services import credential_set, policy_set
 

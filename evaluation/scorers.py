@@ -6,8 +6,8 @@ that imports `register`). Each yields a value in 0..1, a pass/fail and details.
 
 Rule scorers are cheap and run inline as each attempt lands (`slow = False`). Scorers that need a
 sandbox, a provider call or minutes of work set `slow = True`: the attempt pipeline then leaves
-them to `evaluation.tasks.attempts_score_slow` on the scoring queue instead of blocking the
-provider-call loop.
+them to the `experiments.attempts_score_slow` task on the scoring queue instead of blocking the
+provider-call loop (`experiments/scoring.py`, which also stores a slow score's `artifacts`).
 """
 
 from __future__ import annotations

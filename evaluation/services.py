@@ -66,25 +66,32 @@ def attempt_score_rules(
 
 def scores_compute(
     scorers: tuple[tuple[str, Scorer], ...], *, output: str, case_kind: str, payload: dict[str, Any],
-    skip: frozenset[str] | set[str] = frozenset(), artifacts: dict[str, Any] | None = None,
+    skip: frozenset[str] | set[str] = frozenset(),
 ) -> dict[str, dict[str, Any]]:
-    """`{key: score}` of each scorer not in `skip`. A scorer that raises yields value 0 with the error:
-    a bad output (or a broken scorer) must never take a chunk or a scoring task down, nor leave the
-    attempt unscored for ever (which would hold its run open). `artifacts`, when given, collects
-    the attempt fields the scorers produced (`Score.artifacts`)."""
+    """`{key: score as stored}` of each scorer not in `skip` (see `scores_run`)."""
+    return {
+        key: score.as_dict()
+        for key, score in scores_run(scorers, output=output, case_kind=case_kind, payload=payload, skip=skip).items()
+    }
+
+
+def scores_run(
+    scorers: tuple[tuple[str, Scorer], ...], *, output: str, case_kind: str, payload: dict[str, Any],
+    skip: frozenset[str] | set[str] = frozenset(),
+) -> dict[str, Score]:
+    """`{key: Score}` of each scorer not in `skip`, artifacts included. A scorer that raises yields
+    value 0 with the error: a bad output (or a broken scorer) must never take a chunk or a scoring
+    task down, nor leave the attempt unscored for ever (which would hold its run open)."""
     item = ScoreInput(output=output, reference=case_reference(case_kind, payload), case=payload)
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, Score] = {}
     for key, scorer in scorers:
         if key in skip:
             continue
         with span("score", **{"benchhub.scorer": key}):
             try:
-                score = scorer.score(item)
-                results[key] = score.as_dict()
-                if artifacts is not None:
-                    artifacts.update(score.artifacts)
+                results[key] = scorer.score(item)
             except Exception as exc:  # noqa: BLE001
-                results[key] = Score(0.0, False, {"error": f"{type(exc).__name__}: {exc}"}).as_dict()
+                results[key] = Score(0.0, False, {"error": f"{type(exc).__name__}: {exc}"})
     return results
 
 

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from django.db import connection, models
 from django.db.models import Model
 
+from experiments.models import Attempt
+
 
 def update_rows(model: type[Model], objs: Sequence[Model], fields: Sequence[str]) -> int:
     """Write `fields` of `objs` (all saved rows of `model`) in one statement."""
@@ -56,10 +58,8 @@ def insert_attempts_for_run(*, run_id: int, experiment_id: int, samples: int, ch
 
     10,000 attempts through `bulk_create` cost seconds of Python at run start; here the database
     generates the rows. Columns not named take the model's defaults, so a field added later keeps
-    working. Order and chunking match the ORM path in `services.run_start`.
+    working. Order and chunking match the ORM path in `runs.run_start`.
     """
-    from experiments.models import Attempt
-
     dynamic = {"run", "task_instance", "arm", "sample", "chunk", "queued_at"}
     defaults = [
         f for f in Attempt._meta.concrete_fields

@@ -7,13 +7,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-
-from experiments.execution import inline_wait
+from benchhub.dispatch import background_wait, in_process
 from experiments.models import Experiment, Run
-from experiments.services import dataset_create, experiment_create, run_start
+from experiments.runs import run_start
+from experiments.services import dataset_create, experiment_create
 from orgs.models import Organization
 from providers.local_model import MODEL_ALIAS
+from providers.selectors import policy_rules
+from providers.services import credential_set, policy_set
 
 DEMO_DATASET = Path(__file__).resolve().parent / "demo_data" / "demo_qa.jsonl"
 DEMO_EXPERIMENT = "Demo: three mock arms on 24 questions"
@@ -32,17 +33,12 @@ DEMO_LOCAL_ARM = {"provider": "local", "model": MODEL_ALIAS, "config": {"tempera
 
 
 def _allow(org: Organization, provider: str) -> None:
-    from providers.selectors import policy_rules
-    from providers.services import policy_set
-
     rules = list(policy_rules(org_id=org.pk))
     if not any(r.get("provider") == provider and "*" in (r.get("models") or []) for r in rules):
         policy_set(org=org, rules=[*rules, {"provider": provider, "models": ["*"]}])
 
 
 def _connect_local_model(org: Organization, base_url: str) -> None:
-    from providers.services import credential_set
-
     _allow(org, "local")
     credential_set(org=org, provider="local", api_key=None, base_url=base_url, name="demo: Gemma 3 270M",
                    config={"max_concurrency": 1, "timeout": 120})
@@ -73,12 +69,12 @@ def seed(*, org: Organization, base_url: str, local_model_url: str | None = None
     while time.monotonic() < deadline:
         run = Run.objects.get(pk=run.pk)
         if run.is_terminal:
-            inline_wait(run_id=run.pk, timeout=max(1.0, deadline - time.monotonic()))
+            background_wait(timeout=max(1.0, deadline - time.monotonic()))
             break
         time.sleep(0.2)
     url = base_url.rstrip("/") + f"/runs/{run.pk}/"
     return {
         "run": run.pk, "run_status": run.status, "run_url": url, "dataset": dataset.pk,
         "arms": [f"{arm['provider']}:{arm['model']}" for arm in arms],
-        "executes": "in this process" if settings.CELERY_TASK_ALWAYS_EAGER else "on Celery workers",
+        "executes": "in this process" if in_process() else "on Celery workers",
     }

@@ -25,6 +25,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, F, QuerySet
 
+from benchhub.dispatch import task_send_on_commit
 from evaluation.agreement import calibration_report, drift_alarm, shadow_report
 from evaluation.blinding import Redactor, redactor_for
 from evaluation.evaluator import evaluator_profile_spec, rubric_for
@@ -299,16 +300,8 @@ class ReplayResult:
 
 
 def evaluator_replay_send(*, run_id: int, profile_id: int) -> None:
-    """Replay on the scoring queue (in-process without a broker), for the admin action."""
-    from django.conf import settings
-
-    from experiments.queues import Queue, queue_name
-    from experiments.tasks import evaluator_replay as task
-
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        task.apply(args=(run_id, profile_id))
-    else:
-        transaction.on_commit(lambda: task.apply_async((run_id, profile_id), queue=queue_name(Queue.SCORING)))
+    """Replay on the scoring queue (in this process without a broker), for the admin action."""
+    task_send_on_commit("experiments.evaluator_replay", run_id, profile_id)
 
 
 def evaluator_replay(*, run: Run, profile: EvaluatorProfile) -> ReplayResult:
@@ -324,9 +317,8 @@ def evaluator_replay(*, run: Run, profile: EvaluatorProfile) -> ReplayResult:
         .annotate(n=Count("pk")).values_list("status", "n")
     )
     if run_profile_id(run.snapshot) == profile.pk and run.is_terminal:
-        from leaderboards.services import run_leaderboard_schedule
-
-        run_leaderboard_schedule(run_id=run.pk)
+        # Its boards again (the leaderboards app's task, sent by name: that app sits above this one).
+        task_send_on_commit("leaderboards.refresh", run.pk)
     return ReplayResult(run=run.pk, profile=profile.pk, scored=counts.get(EvaluationStatus.SCORED, 0),
                         invalid=counts.get(EvaluationStatus.INVALID, 0), calls=stats.calls)
 

@@ -1,10 +1,13 @@
 """Datasets, experiments, runs and their attempts.
 
-The write paths live in `experiments.services` (datasets, experiments, runs) and
-`experiments.execution` (the attempt pipeline); reads in `experiments.selectors`.
+The write paths live in `experiments.services` (datasets, experiments), `experiments.runs` (start,
+cancel, retry), `experiments.lifecycle` (every run and chunk transition) and
+`experiments.pipeline` (the attempts); reads in `experiments.selectors` and `experiments.outcomes`.
 """
 
 from __future__ import annotations
+
+import enum
 
 from django.conf import settings
 from django.db import models
@@ -12,6 +15,7 @@ from django.db.models import Q
 
 from benchhub.models import TimestampedModel
 from orgs.models import Organization
+from providers.interface import ErrorType
 from providers.pricing import USD_DECIMAL_PLACES, USD_MAX_DIGITS
 
 
@@ -271,6 +275,18 @@ class AttemptStatus(models.TextChoices):
 
 
 ATTEMPT_ENDED = frozenset({AttemptStatus.SUCCEEDED, AttemptStatus.FAILED, AttemptStatus.CANCELLED})
+
+# What `Attempt.error_type` (and each entry of `Attempt.errors`) may say: the gateway's error types,
+# plus what the run itself does to an attempt. One enum, so a new gateway type needs no edit here.
+AttemptErrorType = enum.StrEnum(  # type: ignore[misc]
+    "AttemptErrorType",
+    [
+        *((e.name, e.value) for e in ErrorType),
+        ("CANCELLED", "cancelled"),  # the run was cancelled before the call was issued
+        ("BUDGET_EXHAUSTED", "budget_exhausted"),  # the run's budget stopped it (= StopReason.BUDGET)
+        ("INTERRUPTED", "interrupted"),  # its executor died; the attempt was run again (in `errors`)
+    ],
+)
 
 
 class Attempt(models.Model):

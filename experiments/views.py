@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from benchhub.api.errors import ApiError
-from experiments import selectors, services
+from experiments import runs, selectors, services
 from experiments.limits import upload_refuse_if_too_large
 from experiments.models import CaseKind
 from orgs.models import Role
@@ -96,8 +96,6 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         run = selectors.run_get(org=context.org, run_id=run_id)
     except ApiError:
         return render(request, "experiments/not_found.html", {"org_context": context}, status=404)
-    if services.run_resume_if_stuck(run=run):
-        run.refresh_from_db()
     page = {"org_context": context, "run": run}
     if request.htmx:
         # The poll: counters from the run row only, never a count over attempts.
@@ -113,7 +111,7 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
     if context is None or not context.can(Role.MEMBER):
         return _forbidden(request)
     try:
-        services.run_cancel(run=selectors.run_get(org=context.org, run_id=run_id))
+        runs.run_cancel(run=selectors.run_get(org=context.org, run_id=run_id))
     except ApiError as exc:
         messages.error(request, exc.message)
     return redirect("experiments:run-detail", run_id=run_id)

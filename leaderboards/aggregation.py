@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from evaluation.selectors import FAILED, SUCCEEDED, AttemptOutcomes, PairwiseJudgement
+from experiments.outcomes import FAILED, SUCCEEDED, AttemptOutcomes, PairwiseJudgement
 from leaderboards import stats
 
 LATENCY_QUANTILES = (0.5, 0.9, 0.95, 0.99)

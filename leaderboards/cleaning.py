@@ -185,7 +185,7 @@ def cleaning_case_stats(
 
 
 def _attempt_rows(*, run_id: int) -> Iterable[tuple[int, int, str, dict[str, Any] | None, Any]]:
-    # Read here rather than through evaluation.selectors: only this module needs the scores'
+    # Read here rather than through experiments.outcomes: only this module needs the scores'
     # details, and only of data-cleaning runs (small next to the numeric outcome columns).
     return (
         Attempt.objects.filter(run_id=run_id, status__in=[AttemptStatus.SUCCEEDED, AttemptStatus.FAILED])

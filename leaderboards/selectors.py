@@ -19,10 +19,11 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from benchhub.api.errors import NotFound, ValidationFailed
+from benchhub.dispatch import task_send
 from experiments.models import Case, Dataset, Experiment, Run
 from leaderboards import aggregation, cleaning, stats
 from leaderboards.models import ArmAggregate, BoardState, RunLeaderboard
-from leaderboards.services import leaderboard_refresh_enqueue, run_leaderboard_compute
+from leaderboards.services import REFRESH_TASK, run_leaderboard_compute
 from orgs.models import Organization
 from orgs.scoping import for_org, get_for_org
 
@@ -89,9 +90,9 @@ def _ensure_fresh(*, run: Run, board: RunLeaderboard | None) -> RunLeaderboard:
         return board
     stale = (timezone.now() - board.computed_at).total_seconds() >= refresh_seconds()
     if stale and cache.add(lock, 1, timeout=max(1, int(refresh_seconds()))):
-        leaderboard_refresh_enqueue(run_id=run.pk)
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            board = RunLeaderboard.objects.get(pk=board.pk)
+        task_send(REFRESH_TASK, run.pk)
+        # In process the task has run already: read what it wrote (on a worker: the same board).
+        board = RunLeaderboard.objects.get(pk=board.pk)
     return board
 
 

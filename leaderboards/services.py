@@ -9,21 +9,22 @@ import logging
 import time
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from evaluation.selectors import (
+from experiments.models import Arm, Run
+from experiments.outcomes import (
     attempt_failures_for_run,
     attempt_outcomes_for_run,
     evaluator_pairwise_judgements_for_run,
 )
-from experiments.models import Arm, Run
-from experiments.queues import Queue, queue_name
 from leaderboards import aggregation, cleaning, stats
 from leaderboards.models import ArmAggregate, BoardState, RunLeaderboard
 
 logger = logging.getLogger(__name__)
+
+# The task that recomputes a run's boards (leaderboards.tasks), sent by name.
+REFRESH_TASK = "leaderboards.refresh"
 
 
 def evaluator_profile_key(snapshot: dict) -> str:
@@ -147,24 +148,3 @@ def _failure_taxonomy(*, run_id: int, labels: dict[int, str]) -> dict:
         by_type[row.error_type] = by_type.get(row.error_type, 0) + row.count
     return {"total": sum(by_type.values()), "by_type": dict(sorted(by_type.items())),
             "by_arm": {k: dict(sorted(v.items())) for k, v in sorted(by_arm.items())}}
-
-
-def run_leaderboard_schedule(*, run_id: int) -> None:
-    """Recompute a run's boards after the current transaction commits (run end, replay, backfill)."""
-    transaction.on_commit(lambda: leaderboard_refresh_enqueue(run_id=run_id))
-
-
-def leaderboard_refresh_enqueue(*, run_id: int) -> None:
-    """On a Celery worker when there is a broker; here and now in the embedded, in-process mode.
-
-    Reads the setting at call time (as the run pipeline does) rather than trusting Celery's own
-    copy of it, so the two always agree on where work runs.
-    """
-    from leaderboards.tasks import leaderboard_refresh
-
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        run_leaderboard_compute(run_id=run_id)
-    else:
-        # CPU-bound numpy work of up to tens of seconds: the scoring queue, off the provider-call
-        # workers (see experiments.queues).
-        leaderboard_refresh.apply_async(args=[run_id], queue=queue_name(Queue.SCORING))

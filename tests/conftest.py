@@ -48,3 +48,12 @@ def memory_broker(settings):  # type: ignore[no-untyped-def]
     publish_to("memory://")
     yield
     publish_to(previous)
+
+
+@pytest.fixture
+def scorer_registry(monkeypatch):  # type: ignore[no-untyped-def]
+    """Scorers a test registers are gone after it: the registry is process-wide, so a test's own
+    scorer would otherwise stay visible to every later test (and to `scorer_types()`)."""
+    from evaluation import scorers
+
+    monkeypatch.setattr(scorers, "_REGISTRY", dict(scorers._REGISTRY))

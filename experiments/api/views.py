@@ -18,11 +18,12 @@ from benchhub.api.parsers import BoundedJSONParser, query_id
 from benchhub.api.throttling import RUN_CREATE_THROTTLES
 from evaluation.api.views import EvaluatorScoreOutputSerializer
 from evaluation.sample import evaluator_score
-from experiments import selectors, services
+from experiments import runs, selectors, services
 from experiments.limits import upload_refuse_if_too_large
 from experiments.models import Attempt, AttemptStatus, CaseKind, Dataset, Experiment, Run, RunStatus
 from leaderboards.selectors import run_leaderboard_summary
 from orgs.permissions import org_context
+from providers.pricing import USD_DECIMAL_PLACES, USD_MAX_DIGITS
 
 
 def run_html_url(run: Run, request: Request | None = None) -> str:
@@ -73,57 +74,76 @@ class ExperimentOutputSerializer(serializers.ModelSerializer):
 
 
 class ProgressSerializer(serializers.Serializer):
+    """The run's counters are columns: reading them never counts attempts."""
+
     total = serializers.IntegerField()
     done = serializers.IntegerField()
     failed = serializers.IntegerField()
-    running = serializers.IntegerField()
+    running = serializers.SerializerMethodField()
+
+    def get_running(self, run: Run) -> int:
+        return max(0, run.running)
 
 
-def run_output(run: Run, request: Request | None = None, *, detail: bool = True) -> dict[str, Any]:
-    """The run as API.md names it. The counters are columns: reading them never counts attempts."""
-    data: dict[str, Any] = {
-        "id": run.pk,
-        "experiment": run.experiment_id,
-        "status": run.status,
-        "progress": {"total": run.total, "done": run.done, "failed": run.failed, "running": max(0, run.running)},
-        "created_at": run.created_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "cancel_requested": run.cancel_requested_at is not None,
-        "stop_reason": run.stop_reason or None,
-        "message": run.message or None,
-        "spent_usd": float(run.spent_usd),
-        "html_url": run_html_url(run, request),
-    }
-    if detail:
-        # The evaluator's spend, apart from the arms' (`spent_usd`), against its own cap.
-        budget = (run.snapshot.get("experiment") or {}).get("evaluator_budget_usd")
-        data["evaluator_spent_usd"] = float(run.evaluator_spent_usd)
-        data["evaluator_budget_usd"] = float(budget) if budget is not None else None
-        data["snapshot"] = run.snapshot
-        data["leaderboard"] = run_leaderboard_summary(run=run)  # the four boards once the run has ended
-    return data
+def usd_field(**kwargs: Any) -> serializers.DecimalField:
+    """Money in the API: the precision it is stored with (providers.pricing), as a JSON number."""
+    return serializers.DecimalField(max_digits=USD_MAX_DIGITS, decimal_places=USD_DECIMAL_PLACES,
+                                    coerce_to_string=False, **kwargs)
 
 
 class RunOutputSerializer(serializers.Serializer):
-    """Documents the shape of `run_output` for the schema."""
+    """The run as API.md names it. `context`: `request` (for `html_url`) and `detail` (default true:
+    the snapshot and, once the run has ended, the four boards)."""
 
     id = serializers.IntegerField()
-    experiment = serializers.IntegerField()
+    experiment = serializers.IntegerField(source="experiment_id")
     status = serializers.ChoiceField(choices=RunStatus.values)
-    progress = ProgressSerializer()
+    progress = ProgressSerializer(source="*")
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
-    cancel_requested = serializers.BooleanField()
-    stop_reason = serializers.CharField(allow_null=True)
-    message = serializers.CharField(allow_null=True)
-    spent_usd = serializers.FloatField()
-    evaluator_spent_usd = serializers.FloatField(required=False, help_text="Evaluator spend on this run, apart from the arms'.")
-    evaluator_budget_usd = serializers.FloatField(required=False, allow_null=True)
-    html_url = serializers.URLField()
+    cancel_requested = serializers.SerializerMethodField()
+    stop_reason = serializers.SerializerMethodField()
+    message = serializers.SerializerMethodField()
+    spent_usd = usd_field()
+    evaluator_spent_usd = usd_field(required=False, help_text="Evaluator spend on this run, apart from the arms'.")
+    evaluator_budget_usd = serializers.SerializerMethodField()
+    html_url = serializers.SerializerMethodField()
     snapshot = serializers.DictField(required=False)
-    leaderboard = serializers.DictField(required=False, allow_null=True, help_text="quality/speed/cost/evaluator boards; null until the run ends.")
+    leaderboard = serializers.SerializerMethodField(
+        help_text="quality/speed/cost/evaluator boards; null until the run ends."
+    )
+
+    def get_cancel_requested(self, run: Run) -> bool:
+        return run.cancel_requested_at is not None
+
+    def get_stop_reason(self, run: Run) -> str | None:
+        return run.stop_reason or None
+
+    def get_message(self, run: Run) -> str | None:
+        return run.message or None
+
+    def get_evaluator_budget_usd(self, run: Run) -> float | None:
+        # The evaluator's own cap, as frozen in the run's snapshot.
+        budget = (run.snapshot.get("experiment") or {}).get("evaluator_budget_usd")
+        return float(budget) if budget is not None else None
+
+    def get_html_url(self, run: Run) -> str:
+        return run_html_url(run, self.context.get("request"))
+
+    def get_leaderboard(self, run: Run) -> dict[str, Any] | None:
+        return run_leaderboard_summary(run=run)
+
+    def to_representation(self, run: Run) -> dict[str, Any]:
+        if not self.context.get("detail", True):
+            # A list shows the runs' state, not their snapshots and boards.
+            for name in ("snapshot", "leaderboard", "evaluator_spent_usd", "evaluator_budget_usd"):
+                self.fields.pop(name, None)
+        return super().to_representation(run)
+
+
+def run_output(run: Run, request: Request | None = None, *, detail: bool = True) -> dict[str, Any]:
+    return RunOutputSerializer(run, context={"request": request, "detail": detail}).data
 
 
 class AttemptOutputSerializer(serializers.ModelSerializer):
@@ -131,7 +151,7 @@ class AttemptOutputSerializer(serializers.ModelSerializer):
     case = serializers.CharField(source="task_instance.case.case_id")
     usage = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
-    cost_usd = serializers.DecimalField(max_digits=14, decimal_places=8, coerce_to_string=False, allow_null=True)
+    cost_usd = usd_field(allow_null=True)
     evaluator_score = serializers.SerializerMethodField()
 
     class Meta:
@@ -271,7 +291,7 @@ class ExperimentRunCreateView(APIView):
     def post(self, request: Request, experiment_id: int) -> Response:
         context = org_context(request)
         experiment = selectors.experiment_get(org=context.org, experiment_id=experiment_id)
-        run = services.run_start(experiment=experiment, started_by=context.user)
+        run = runs.run_start(experiment=experiment, started_by=context.user)
         run.refresh_from_db()
         return Response(run_output(run, request), status=status.HTTP_202_ACCEPTED)
 
@@ -279,24 +299,18 @@ class ExperimentRunCreateView(APIView):
 class RunListView(APIView):
     @extend_schema(responses=RunOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        runs = selectors.run_list(org=org_context(request).org)
+        queryset = selectors.run_list(org=org_context(request).org)
         experiment_id = query_id(request.query_params.get("experiment"), name="experiment")
         if experiment_id is not None:
-            runs = runs.filter(experiment_id=experiment_id)
-        return paginated_response(request, self, runs, _RunListSerializer, context={"request": request})
-
-
-class _RunListSerializer(serializers.BaseSerializer):
-    def to_representation(self, run: Run) -> dict[str, Any]:
-        return run_output(run, self.context.get("request"), detail=False)
+            queryset = queryset.filter(experiment_id=experiment_id)
+        return paginated_response(request, self, queryset, RunOutputSerializer,
+                                  context={"request": request, "detail": False})
 
 
 class RunDetailView(APIView):
     @extend_schema(responses=RunOutputSerializer)
     def get(self, request: Request, run_id: int) -> Response:
         run = selectors.run_get(org=org_context(request).org, run_id=run_id)
-        if services.run_resume_if_stuck(run=run):
-            run.refresh_from_db()
         return Response(run_output(run, request))
 
 
@@ -304,14 +318,14 @@ class RunCancelView(APIView):
     @extend_schema(request=None, responses=RunOutputSerializer)
     def post(self, request: Request, run_id: int) -> Response:
         run = selectors.run_get(org=org_context(request).org, run_id=run_id)
-        return Response(run_output(services.run_cancel(run=run), request))
+        return Response(run_output(runs.run_cancel(run=run), request))
 
 
 class RunRetryFailedView(APIView):
     @extend_schema(request=None, responses={202: RunOutputSerializer})
     def post(self, request: Request, run_id: int) -> Response:
         run = selectors.run_get(org=org_context(request).org, run_id=run_id)
-        return Response(run_output(services.run_retry_failed(run=run), request), status=status.HTTP_202_ACCEPTED)
+        return Response(run_output(runs.run_retry_failed(run=run), request), status=status.HTTP_202_ACCEPTED)
 
 
 class RunAttemptListView(APIView):

@@ -22,8 +22,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from benchhub.api.errors import ValidationFailed
-from evaluation.selectors import EXPORT_COLUMNS, attempt_rows_for_export
 from experiments.models import Run
+from experiments.outcomes import EXPORT_COLUMNS, attempt_rows_for_export
 from leaderboards import planner, recommendation, selectors, stats
 from orgs.permissions import org_context
 from orgs.scoping import get_for_org

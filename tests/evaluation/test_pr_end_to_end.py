@@ -10,7 +10,8 @@ import pytest
 
 from evaluation.patches import extract_patch
 from experiments.models import Attempt, RunStatus
-from experiments.services import dataset_create, experiment_create, run_start
+from experiments.runs import run_start
+from experiments.services import dataset_create, experiment_create
 from tests.conftest import bearer
 from tests.experiments.conftest import point_local_at, start_worker, wait_idle
 from tests.experiments.factories import allow, wait_for

@@ -103,7 +103,7 @@ def test_scorer_keys_disambiguate_repeats():
     assert [scorer_key(s, i, specs) for i, s in enumerate(specs)] == ["regex#1", "exact", "regex#2"]
 
 
-def test_adding_a_scorer_is_one_class_and_slow_ones_are_kept_apart():
+def test_adding_a_scorer_is_one_class_and_slow_ones_are_kept_apart(scorer_registry):
     @register
     class LengthScorer(Scorer):
         type = "test_length"
@@ -134,10 +134,9 @@ def test_summary_mean_and_all_passed():
     assert (summary.score_value, summary.passed) == (0.75, False)
 
 
-def _register_slow_scorers() -> None:
+@pytest.fixture
+def slow_scorers(scorer_registry):  # type: ignore[no-untyped-def]
     """Stand-ins for sandboxed or evaluator scorers: marked slow, so they run queued."""
-    if "test_slow_upper" in scorer_types():
-        return
 
     @register
     class SlowUpper(Scorer):
@@ -156,14 +155,27 @@ def _register_slow_scorers() -> None:
         def score(self, item: ScoreInput) -> Score:
             raise RuntimeError("sandbox unavailable")
 
+    @register
+    class SlowValidator(Scorer):
+        """What the PR sandbox scorer returns: a score plus the attempt's patch and validation."""
+
+        type = "test_slow_validator"
+        slow = True
+
+        def score(self, item: ScoreInput) -> Score:
+            return Score(1.0, True, {"steps": 2}, artifacts={
+                "patch": f"--- a/x\n+++ b/x\n@@ -1 +1 @@\n-{item.reference}\n+{item.output}\n",
+                "validation": {"apply": {"status": "ok", "exit_code": 0}, "test": {"status": "ok", "exit_code": 0}},
+                "unknown_field": "ignored",
+            })
+
 
 @pytest.mark.django_db(transaction=True)
-def test_slow_scorers_are_left_to_the_scoring_task_and_land_on_the_attempt(org_world, settings):
+def test_slow_scorers_are_left_to_the_scoring_task_and_land_on_the_attempt(org_world, settings, slow_scorers):
     from experiments.models import Attempt
-    from experiments.services import run_start
+    from experiments.runs import run_start
     from tests.experiments.factories import make_experiment, mock_arm, wait_for
 
-    _register_slow_scorers()
     settings.CELERY_TASK_ALWAYS_EAGER, settings.BENCHHUB_RUNS_INLINE = True, "sync"
     experiment = make_experiment(
         org_world.a.org, cases=3, arms=[mock_arm("a", mock_response="YES")],
@@ -178,27 +190,26 @@ def test_slow_scorers_are_left_to_the_scoring_task_and_land_on_the_attempt(org_w
 
 
 @pytest.fixture
-def queued_slow_scoring(org_world, memory_broker):  # type: ignore[no-untyped-def]
+def queued_slow_scoring(org_world, memory_broker, slow_scorers):  # type: ignore[no-untyped-def]
     """A run executed by a chunk task, its slow scoring sent to an in-memory broker nobody consumes."""
-    from experiments import execution
     from experiments.models import Run
-    from experiments.services import run_start
+    from experiments.pipeline import executor
+    from experiments.runs import run_start
     from tests.experiments.factories import make_experiment, mock_arm
 
-    _register_slow_scorers()
     experiment = make_experiment(
         org_world.a.org, cases=3, arms=[mock_arm("a", mock_response="YES")],
         scorers=[{"type": "contains", "value": "YES"}, {"type": "test_slow_upper"}, {"type": "test_slow_broken"}],
     )
     run = run_start(experiment=experiment)
-    assert execution.chunk_execute(run_id=run.pk, index=0, token="lane") == "done"
+    assert executor.chunk_execute(run_id=run.pk, index=0, token="lane") == "done"
     return Run.objects.get(pk=run.pk)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_run_ends_only_once_its_slow_scores_have_landed(queued_slow_scoring):
-    from evaluation.scoring_slow import attempts_score_slow
     from experiments.models import Attempt, Run
+    from experiments.scoring import attempts_score_slow
 
     run = queued_slow_scoring
     # Every call has ended, but "completed" would be a lie while the slow scores are missing.
@@ -222,8 +233,8 @@ def test_a_run_ends_only_once_its_slow_scores_have_landed(queued_slow_scoring):
 def test_runs_recover_sends_lost_slow_scoring_again(queued_slow_scoring, settings):
     from django.utils import timezone
 
+    from experiments.lifecycle import runs_recover
     from experiments.models import Attempt, Run
-    from experiments.services import runs_recover
 
     run = queued_slow_scoring
     assert runs_recover(run_ids=[run.pk])["rescored"] == 0  # just sent: not lost yet
@@ -232,3 +243,29 @@ def test_runs_recover_sends_lost_slow_scoring_again(queued_slow_scoring, setting
     settings.CELERY_TASK_ALWAYS_EAGER = True  # the resent scoring runs here and now
     assert runs_recover(run_ids=[run.pk])["rescored"] == 3
     assert Run.objects.get(pk=run.pk).status == "completed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_scorers_artifacts_land_on_the_attempt(org_world, settings, slow_scorers):
+    from experiments.models import Attempt
+    from experiments.runs import run_start
+    from tests.experiments.factories import make_experiment, mock_arm, wait_for
+
+    settings.CELERY_TASK_ALWAYS_EAGER, settings.BENCHHUB_RUNS_INLINE = True, "sync"
+    experiment = make_experiment(org_world.a.org, cases=2, arms=[mock_arm("a", mock_response="NEW")],
+                                 scorers=[{"type": "test_slow_validator"}])
+    run = wait_for(run_start(experiment=experiment))
+    assert run.status == "completed"
+    attempts = list(Attempt.objects.filter(run=run).select_related("task_instance__case"))
+    assert len(attempts) == 2
+    for attempt in attempts:
+        reference = attempt.task_instance.case.payload["reference"]
+        assert attempt.patch == f"--- a/x\n+++ b/x\n@@ -1 +1 @@\n-{reference}\n+NEW\n"
+        assert attempt.validation == {"apply": {"status": "ok", "exit_code": 0}, "test": {"status": "ok", "exit_code": 0}}
+        assert attempt.validated_at is not None and attempt.responded_at <= attempt.validated_at
+        assert attempt.scores["test_slow_validator"] == {"value": 1.0, "passed": True, "details": {"steps": 2}}
+
+
+def test_test_scorers_are_unregistered_after_their_test():
+    # The scorers the tests above registered (through `scorer_registry`) are gone again.
+    assert not [t for t in scorer_types() if t.startswith("test_")]

@@ -61,9 +61,9 @@ def wait_for(run: Run, *, timeout: float = 120, until=None) -> Run:  # type: ign
         if until is None and run.is_terminal:
             # An in-process run's thread still finishes its after-run work (the leaderboard hook):
             # let it, so that the next test starts on a quiet database.
-            from experiments.execution import inline_wait
+            from benchhub.dispatch import background_wait
 
-            inline_wait(run_id=run.pk, timeout=60)
+            background_wait(timeout=60)
             return run
         if time.monotonic() > deadline:
             raise AssertionError(f"run {run.pk} still {run.status} ({run.done}/{run.total}) after {timeout}s")
@@ -75,7 +75,7 @@ def make_unstarted_run(org: Organization) -> Run:
     from django.utils import timezone
 
     from experiments.models import Attempt, TaskInstance
-    from experiments.services import run_snapshot
+    from experiments.runs import run_snapshot
 
     experiment = make_experiment(org, cases=2)
     arms = list(experiment.arms.all())

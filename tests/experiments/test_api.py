@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from experiments.models import Arm, AttemptStatus, Experiment
-from experiments.services import arm_labels, run_start
+from experiments.runs import run_start
+from experiments.services import arm_labels
 from tests.conftest import bearer
 from tests.experiments.factories import allow, make_dataset, make_experiment, mock_arm, wait_for
 

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from experiments.bulk import update_rows
-from experiments.execution import RESULT_FIELDS
 from experiments.models import Attempt, AttemptStatus
+from experiments.pipeline.results import RESULT_FIELDS
 from tests.experiments.factories import make_unstarted_run
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +32,8 @@ def test_every_result_field_round_trips_whatever_the_text(org_world):
         attempt.scores = {"exact": {"value": 1.0, "passed": True, "details": {"note": AWKWARD[i % len(AWKWARD)]}}}
         attempt.score_value = 0.5 if i % 2 == 0 else None
         attempt.passed = True if i % 2 == 0 else None
-        attempt.cost_usd = Decimal("0.0000000123")  # below 1e-8: kept, not rounded to 0 if i % 2 == 0 else None
+        # Below 1e-8: kept, not rounded to 0; NULL (unpriced) on every other attempt.
+        attempt.cost_usd = Decimal("0.0000000123") if i % 2 == 0 else None
         attempt.errors = [{"type": "rate_limited", "message": 'he said "slow down"', "status_code": 429}]
         attempt.raw_response = {"choices": [{"message": {"content": AWKWARD[i % len(AWKWARD)]}}]} if i % 2 == 0 else None
         attempt.responded_at = now

@@ -13,9 +13,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from experiments import execution
+from benchhub.dispatch import background_wait
+from experiments import lifecycle
+from experiments.lifecycle import runs_recover
 from experiments.models import Attempt, AttemptStatus, ChunkStatus, Run, RunChunk, RunStatus
-from experiments.services import run_start, runs_recover
+from experiments.pipeline import executor
+from experiments.pipeline.leases import LeaseLost
+from experiments.runs import run_start
 from tests.experiments.conftest import database_url, point_local_at, start_worker
 from tests.experiments.factories import make_experiment, mock_arm, wait_for
 from tests.fakes.openai_server import FakeOpenAI
@@ -125,11 +129,11 @@ def _queued_run(settings, org, **fields) -> Run:  # type: ignore[no-untyped-def]
 
 def test_redelivered_chunk_skips_what_is_done(settings, org_world, memory_broker):
     run = _queued_run(settings, org_world.a.org, cases=6)
-    assert execution.chunk_execute(run_id=run.pk, index=0, token="first") == "done"
+    assert executor.chunk_execute(run_id=run.pk, index=0, token="first") == "done"
     before = list(Attempt.objects.filter(run=run).values_list("pk", "status", "responded_at"))
     # The same message delivered again (acks_late after a lost ack): nothing runs twice.
-    assert execution.chunk_execute(run_id=run.pk, index=0, token="first") == "skipped"
-    assert execution.chunk_execute(run_id=run.pk, index=0, token="another") == "skipped"
+    assert executor.chunk_execute(run_id=run.pk, index=0, token="first") == "skipped"
+    assert executor.chunk_execute(run_id=run.pk, index=0, token="another") == "skipped"
     assert list(Attempt.objects.filter(run=run).values_list("pk", "status", "responded_at")) == before
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED and run.done == 12
@@ -148,7 +152,7 @@ def test_expired_lease_is_recovered_and_only_unfinished_attempts_run(settings, o
             status=AttemptStatus.SUCCEEDED, output="kept", responded_at=past, started_at=past
         )
     Attempt.objects.filter(pk__in=[a.pk for a in attempts[4:6]]).update(status=AttemptStatus.RUNNING, started_at=past)
-    assert execution.chunk_execute(run_id=run.pk, index=0, token="live") == "done"  # claimable: lease expired
+    assert executor.chunk_execute(run_id=run.pk, index=0, token="live") == "done"  # claimable: lease expired
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED
     assert (run.done, run.failed, run.running) == (12, 0, 0)
@@ -181,12 +185,12 @@ def test_runs_recover_requeues_expired_leases_and_finalizes_forgotten_runs(setti
 
 def test_an_executor_whose_lease_was_taken_over_writes_nothing(settings, org_world, memory_broker):
     run = _queued_run(settings, org_world.a.org, cases=3)
-    assert execution.chunk_claim(run_id=run.pk, index=0, token="old")
-    executor = execution.ChunkExecutor(run_id=run.pk, index=0, token="old")
+    assert lifecycle.chunk_claim(run_id=run.pk, index=0, token="old")
+    lane = executor.ChunkExecutor(run_id=run.pk, index=0, token="old")
     # Meanwhile the lease was presumed dead and another executor took the chunk.
     RunChunk.objects.filter(run=run, index=0).update(lease_owner="new")
-    with pytest.raises(execution.LeaseLost):
-        executor.execute()
+    with pytest.raises(LeaseLost):
+        lane.execute()
     assert set(Attempt.objects.filter(run=run).values_list("status", flat=True)) == {AttemptStatus.QUEUED}
     assert Run.objects.get(pk=run.pk).done == 0
 
@@ -205,7 +209,7 @@ def test_embedded_default_returns_at_once_and_runs_in_the_background(settings, o
     partial = wait_for(run, until=lambda r: 0 < r.done < r.total)
     assert client.get(f"/api/v1/runs/{run.pk}/").json()["progress"]["done"] >= partial.done
     run = wait_for(run)
-    execution.inline_wait(run_id=run.pk, timeout=30)
+    background_wait(timeout=30)
     assert run.status == RunStatus.COMPLETED and run.done == 20
 
 
@@ -219,7 +223,12 @@ def test_local_arm_with_point_local_at_is_used(org_world, settings, openai_serve
     assert Attempt.objects.filter(run=run, output__startswith="Echo: What is").count() == 3
 
 
-def test_embedded_run_left_by_a_dead_server_resumes_when_looked_at(settings, org_world, api_client):
+def test_embedded_run_left_by_a_dead_server_is_recovered_at_server_start_not_by_a_read(
+    settings, org_world, api_client
+):
+    import threading
+
+    from benchhub.dispatch import embedded_beat_start
     from tests.conftest import bearer
     from tests.experiments.factories import make_unstarted_run
 
@@ -229,7 +238,20 @@ def test_embedded_run_left_by_a_dead_server_resumes_when_looked_at(settings, org
     Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, started_at=timezone.now())
     RunChunk.objects.create(run=run, index=0, size=run.total, status=ChunkStatus.RUNNING, lease_owner="inline-dead",
                             lease_expires_at=timezone.now() - timezone.timedelta(minutes=2))
-    body = bearer(api_client, org_world.a.keys["viewer"]).get(f"/api/v1/runs/{run.pk}/").json()
+    client = bearer(api_client, org_world.a.keys["viewer"])
+    # A read only reads: the run is left as it is.
+    assert client.get(f"/api/v1/runs/{run.pk}/").json()["status"] == "running"
+    assert RunChunk.objects.get(run=run).lease_owner == "inline-dead"
+    # What a starting server (benchhub/wsgi.py, asgi.py) does without a broker: recovery at once.
+    stop = threading.Event()
+    beat = embedded_beat_start(stop=stop)
+    assert beat is not None
+    try:
+        run = wait_for(run, timeout=30)
+    finally:
+        stop.set()
+        beat.join(10)
+    body = client.get(f"/api/v1/runs/{run.pk}/").json()
     assert body["status"] == "completed"
     assert body["progress"] == {"total": 4, "done": 4, "failed": 0, "running": 0}
 
@@ -245,11 +267,11 @@ def test_a_lane_goes_on_into_pending_chunks_but_not_enqueued_ones(settings, org_
     settings.BENCHHUB_RUN_CHUNK_SIZE = 4
     run = _queued_run(settings, org_world.a.org, cases=6)  # 12 attempts: chunks 0-2, two lanes
     assert _chunks(run) == {0: ("enqueued", "", 0), 1: ("enqueued", "", 0), 2: ("pending", "", 0)}
-    assert execution.chunk_execute(run_id=run.pk, index=0, token="lane-a") == "done"
+    assert executor.chunk_execute(run_id=run.pk, index=0, token="lane-a") == "done"
     # Chunk 2 was claimed and executed by the same task; chunk 1 keeps its own message.
     assert _chunks(run) == {0: ("done", "lane-a", 1), 1: ("enqueued", "", 0), 2: ("done", "lane-a", 1)}
     assert set(Attempt.objects.filter(run=run, chunk__in=[0, 2]).values_list("status", flat=True)) == {"succeeded"}
-    assert execution.chunk_execute(run_id=run.pk, index=1, token="lane-b") == "done"
+    assert executor.chunk_execute(run_id=run.pk, index=1, token="lane-b") == "done"
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED and (run.done, run.failed, run.running) == (12, 0, 0)
 
@@ -258,12 +280,12 @@ def test_a_lane_past_its_slice_hands_the_next_chunk_to_the_queue(settings, org_w
     settings.BENCHHUB_RUN_CHUNK_SIZE = 4
     settings.BENCHHUB_RUN_LANE_SLICE_SECONDS = 0
     run = _queued_run(settings, org_world.a.org, cases=6)
-    assert execution.chunk_execute(run_id=run.pk, index=0, token="lane-a") == "done"
+    assert executor.chunk_execute(run_id=run.pk, index=0, token="lane-a") == "done"
     assert _chunks(run) == {0: ("done", "lane-a", 1), 1: ("enqueued", "", 0), 2: ("enqueued", "", 0)}
 
 
 def test_a_redelivered_lane_takes_back_every_chunk_it_had_gone_on_to(settings, org_world, memory_broker):
-    from experiments.services import lanes_busy
+    from experiments.lifecycle import lanes_busy
 
     settings.BENCHHUB_RUN_CHUNK_SIZE = 4
     run = _queued_run(settings, org_world.a.org, cases=6)
@@ -278,9 +300,9 @@ def test_a_redelivered_lane_takes_back_every_chunk_it_had_gone_on_to(settings, o
     Attempt.objects.filter(pk=done_before.pk).update(status=AttemptStatus.SUCCEEDED, output="kept")
     Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, done=1)
     # The same message again (the task id is the lease owner): both chunks are finished by it.
-    assert execution.chunk_execute(run_id=run.pk, index=0, token="task-1") == "done"
+    assert executor.chunk_execute(run_id=run.pk, index=0, token="task-1") == "done"
     assert _chunks(run)[0][0] == _chunks(run)[2][0] == "done"
     assert Attempt.objects.get(pk=done_before.pk).output == "kept"
     assert Attempt.objects.filter(run=run, chunk=2, status=AttemptStatus.SUCCEEDED).count() == 4
     # Another task id gets nothing of that lane.
-    assert execution.chunk_execute(run_id=run.pk, index=2, token="task-2") == "skipped"
+    assert executor.chunk_execute(run_id=run.pk, index=2, token="task-2") == "skipped"

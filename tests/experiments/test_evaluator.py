@@ -18,7 +18,8 @@ from evaluation.models import EvaluatorVerdict
 from evaluation.verdicts import BUDGET_REASON
 from experiments.judging import evaluator_position_bias, evaluator_replay, evaluator_shadow
 from experiments.models import Attempt, AttemptEvaluation, PairwiseEvaluation, RunStatus
-from experiments.services import dataset_create, experiment_create, run_start
+from experiments.runs import run_start
+from experiments.services import dataset_create, experiment_create
 from leaderboards.services import run_leaderboard_compute
 from providers.registry import adapter_for
 from providers.services import credential_set, policy_set

@@ -15,7 +15,8 @@ import pytest
 from evaluation.evaluator import evaluator_profile_create
 from experiments.judging import evaluator_calibrate, evaluator_position_bias, evaluator_replay
 from experiments.models import Attempt, AttemptEvaluation, PairwiseEvaluation
-from experiments.services import dataset_create, experiment_create, run_start
+from experiments.runs import run_start
+from experiments.services import dataset_create, experiment_create
 from tests.experiments.factories import allow, jsonl, mock_arm, wait_for
 from tests.providers.llama_server import MODEL_ALIAS, llama  # noqa: F401 (fixture)
 

@@ -27,7 +27,8 @@ from experiments.models import (
     RunStatus,
     TaskInstance,
 )
-from experiments.services import dataset_create_from_rows, run_snapshot
+from experiments.runs import run_snapshot
+from experiments.services import dataset_create_from_rows
 from orgs.models import Organization
 from tests.leaderboards.factories import make_experiment
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 
 from experiments.models import Attempt, AttemptStatus, RunStatus
-from experiments.services import run_start
+from experiments.runs import run_start
 from leaderboards.models import CleaningAggregate
 from tests.conftest import bearer
 from tests.experiments.conftest import celery_worker, execution, point_local_at  # noqa: F401 (fixtures)

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from experiments.models import RunStatus
-from experiments.services import run_start
+from experiments.runs import run_start
 from leaderboards.models import ArmAggregate, RunLeaderboard
 from tests.conftest import bearer
 from tests.experiments.conftest import celery_worker, execution  # noqa: F401 (fixtures: in-process and a real worker)

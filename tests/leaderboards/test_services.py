@@ -150,7 +150,7 @@ def test_run_without_attempts_has_empty_boards(org_world):
 
 def test_evaluator_pairwise_judgements_enter_the_ratings():
     # Rule scores tie everywhere; evaluator verdicts (a plug-in source of pairs) decide the ratings.
-    from evaluation.selectors import AttemptOutcomes
+    from experiments.outcomes import AttemptOutcomes
     from leaderboards import aggregation
 
     n = 80

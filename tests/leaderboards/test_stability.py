@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.selectors import SUCCEEDED, AttemptOutcomes
+from experiments.outcomes import SUCCEEDED, AttemptOutcomes
 from leaderboards import aggregation
 from leaderboards.services import run_leaderboard_compute
 from tests.leaderboards.factories import make_run, scored

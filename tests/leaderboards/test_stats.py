@@ -212,7 +212,10 @@ def test_win_matrix_and_case_outcomes_agree():
     assert np.array_equal(m.n, m.n.T)
     assert np.array_equal(m.wins + m.wins.T + m.ties, m.n)
     r = m.win_rate()
-    assert np.allclose(r + r.T, 1.0, equal_nan=True) or np.all(np.isnan(np.diag(r)))
+    decisive = (m.wins + m.wins.T) > 0
+    assert decisive[~np.eye(4, dtype=bool)].all()  # 200 cases: every pair has a decisive case
+    assert np.allclose((r + r.T)[decisive], 1.0)  # a's win rate over b and b's over a add up to 1
+    assert np.isnan(r[~decisive]).all() and np.isnan(np.diag(r)).all()
 
 
 # --- Bradley–Terry -----------------------------------------------------------------------------

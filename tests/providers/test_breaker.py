@@ -35,22 +35,10 @@ def test_open_breaker_fails_fast_without_http_until_the_half_open_probe(gw_org, 
         assert call(gw_org).type == ErrorType.UNAVAILABLE
     assert len(fake_openai.seen) == 3  # the threshold: three real failures
 
-    async def timed_calls() -> list[tuple[float, ProviderError]]:
-        # Timed inside the event loop: the gateway's fast fail, not the sync wrapper's thread start.
-        timings = []
-        for _ in range(5):
-            started = time.perf_counter()
-            try:
-                await acomplete(org_id=gw_org.pk, provider="openai", request=REQUEST)
-            except ProviderError as exc:
-                timings.append(((time.perf_counter() - started) * 1000, exc))
-        return timings
-
-    timings = run_sync(timed_calls)
-    assert len(timings) == 5
-    for elapsed_ms, error in timings:
+    # While open, calls fail at once: not one HTTP request (the server's log is the proof, not a clock).
+    errors = [call(gw_org) for _ in range(5)]
+    for error in errors:
         assert error.type == ErrorType.UNAVAILABLE and "circuit breaker open" in error.message
-        assert elapsed_ms < 50, f"open breaker took {elapsed_ms:.1f} ms"
     assert len(fake_openai.seen) == 3  # not one HTTP request while open
 
     time.sleep(1.1)  # cooldown over: the next call is the half-open probe, and it fails

@@ -38,7 +38,7 @@ BENCHHUB_RUNS_INLINE = env.str("BENCHHUB_RUNS_INLINE", default="thread")
 # listen on a private queue so that they only see their own test's tasks).
 BENCHHUB_QUEUE_OVERRIDE = env.str("BENCHHUB_QUEUE_OVERRIDE", default="")
 
-# Queues (experiments.queues.Queue): provider calls are I/O-bound and long; scoring may be slow
+# Queues (benchhub.queues.Queue): provider calls are I/O-bound and long; scoring may be slow
 # (sandboxes, evaluator calls) and must not hold up provider calls; "celery" is Celery's default
 # for everything else. A worker started without -Q consumes all of them.
 CELERY_TASK_QUEUES = [Queue("celery"), Queue("provider_calls"), Queue("scoring"), Queue("validation")]

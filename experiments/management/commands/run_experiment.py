@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from benchhub.api.errors import ApiError
-from experiments.execution import inline_wait
+from benchhub.dispatch import background_wait, in_process
 from experiments.models import Dataset, Run
-from experiments.services import dataset_create, experiment_create, run_start
+from experiments.runs import run_start
+from experiments.services import dataset_create, experiment_create
 from orgs.models import Organization
 
 EXPERIMENT_FIELDS = (
@@ -69,7 +69,7 @@ class Command(BaseCommand):
         except ApiError as exc:
             raise CommandError(f"{exc.error_type}: {exc.message} {json.dumps(exc.details, default=str)}") from exc
         # Without a broker the run executes in this very process: leaving would abandon it.
-        if wait or settings.CELERY_TASK_ALWAYS_EAGER:
+        if wait or in_process():
             run = self._follow(run, poll=poll)
         self.stdout.write(json.dumps(run_json(run)))
 
@@ -109,7 +109,7 @@ class Command(BaseCommand):
                 if run.is_terminal:
                     # Without a broker the run's thread still runs its after-run work (leaderboards);
                     # a daemon thread would die with this process.
-                    inline_wait(run_id=run.pk, timeout=120)
+                    background_wait(timeout=120)
                     return run
                 time.sleep(poll)
         finally:

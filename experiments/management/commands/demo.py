@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from experiments.demo import seed as seed_runs  # a bundled dataset, mock arms, a finished run
 from orgs.models import Role
 from orgs.services import api_key_create, member_add, org_get_or_create
+from providers.local_model import LocalModelServer, missing_modules
 
 DEMO_ORG = "demo"
 DEMO_EMAIL = "admin@demo.benchhub.local"
@@ -55,8 +57,6 @@ class Command(BaseCommand):
         url = f"http://{addrport}/"
         with contextlib.ExitStack() as cleanup:
             model_url = self._start_local_model(local_model, cleanup)
-            from experiments.demo import seed as seed_runs  # a bundled dataset, mock arms, a finished run
-
             # One log line per provider call is for operators; here it would bury the banner.
             with _quiet_calls(enabled=options["verbosity"] < 2):
                 demo_run = seed_runs(org=org, base_url=url, local_model_url=model_url)
@@ -66,8 +66,6 @@ class Command(BaseCommand):
                 call_command("runserver", addrport, use_reloader=False)
 
     def _start_local_model(self, mode: str, cleanup: contextlib.ExitStack) -> str | None:
-        from providers.local_model import LocalModelServer, missing_modules
-
         if mode == "off":
             return None
         missing = missing_modules()
