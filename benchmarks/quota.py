@@ -37,6 +37,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# Before anything of benchhub is imported: its package imports the Celery app, which otherwise
+# defaults the settings to production.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchhub.settings.local")
 
 from benchhub.net import free_local_port  # noqa: E402 - importable once ROOT is on the path
 from benchmarks.run_throughput import wait_port  # noqa: E402
@@ -145,7 +148,6 @@ def main() -> None:
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
         sys.exit("needs DATABASE_URL (Postgres) and REDIS_URL")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchhub.settings.local")
     os.environ["DEBUG"] = "0"
     os.environ["LOG_LEVEL"] = "WARNING"
     os.environ["BENCHHUB_RUN_LANES"] = str(args.worker_processes)

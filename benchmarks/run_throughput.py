@@ -34,6 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# Before anything of benchhub is imported: its package imports the Celery app, which otherwise
+# defaults the settings to production.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchhub.settings.local")
 
 from benchhub.net import free_local_port  # noqa: E402 - importable once ROOT is on the path
 
@@ -118,7 +121,6 @@ def main() -> None:  # noqa: C901 - a script read top to bottom
 
     if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
         sys.exit("needs DATABASE_URL (Postgres) and REDIS_URL")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchhub.settings.local")
     os.environ["DEBUG"] = "0"  # DEBUG keeps every query in memory: not what production runs
     os.environ["LOG_LEVEL"] = "WARNING"
     queue = f"bench-{uuid.uuid4().hex[:8]}"

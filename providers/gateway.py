@@ -247,8 +247,7 @@ async def _resilient(
                     result = await attempt()
                 except ProviderError as exc:
                     await permit.failed(
-                        rate_limited=exc.type == ErrorType.RATE_LIMITED and exc.retryable,
-                        retry_after=exc.retry_after, rate_limit=exc.rate_limit,
+                        rate_limited=exc.type == ErrorType.RATE_LIMITED and exc.retryable, rate_limit=exc.rate_limit,
                     )
                     await breaker_record(org_id=org_id, provider=provider, model=model, config=breaker, error=exc.type)
                     raise

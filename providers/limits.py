@@ -5,8 +5,8 @@
 - Requests and tokens per minute: token buckets (capacity = the per-minute limit, refilled
   continuously); a call beyond the budget *waits* for it instead of failing.
 - Adaptive: the cap follows the share of 429s in windows of outcomes (`_LocalStore.adapt`). A
-  provider at its quota refuses a large share: the cap becomes what it served, at once, not by
-  halvings. Transient 429s (a small share, recovering at once) only delay their own call, by its
+  provider at its quota refuses a large share: the cap becomes the concurrency it served (Little's
+  law), at once, not by halvings. Transient 429s (a small share, recovering at once) only delay their own call, by its
   Retry-After, and never cut the cap nor pause other calls, which used to throttle a healthy
   provider for minutes. The cap grows back by a quarter per clean window (an eighth when a few
   429s were heard) and is dropped at the configured maximum. `x-ratelimit-remaining-requests` (or
@@ -93,19 +93,20 @@ return tostring(wait)
 # cap; at the window's end the decision (see `_LocalStore.adapt`, the same algorithm in Python).
 # Returns the cap after it (0: none).
 _ADAPT_LUA = """
-local function adapt(slots, cap_key, win_key, cooldown_key, now, max, ttl, acquired, refused, retry_after)
-  local w = redis.call('HMGET', win_key, 'cut', 'first', 'ok', 'refused', 'peak', 'lat', 'ra')
+local function adapt(slots, cap_key, win_key, now, max, ttl, acquired, refused)
+  local w = redis.call('HMGET', win_key, 'cut', 'first', 'ok', 'refused', 'peak', 'lat', 'fok', 'lok', 'good')
   local cap = tonumber(redis.call('GET', cap_key) or '0')
   local cut = tonumber(w[1] or '0')
   if refused and acquired < cut then return cap end
   local first, ok, ref = tonumber(w[2] or '0'), tonumber(w[3] or '0'), tonumber(w[4] or '0')
   local peak = math.max(tonumber(w[5] or '0'), redis.call('ZCARD', slots))
-  local lat, ra = tonumber(w[6] or '0'), tonumber(w[7] or '0')
+  local lat, fok, lok, good = tonumber(w[6] or '0'), tonumber(w[7] or '0'), tonumber(w[8] or '0'), tonumber(w[9] or '0')
   if refused then
     ref = ref + 1
-    ra = math.max(ra, retry_after)
   else
     ok = ok + 1
+    if fok == 0 then fok = now end
+    lok = now
     local took = now - acquired
     if lat == 0 then lat = took else lat = lat * 0.8 + took * 0.2 end
   end
@@ -117,15 +118,14 @@ local function adapt(slots, cap_key, win_key, cooldown_key, now, max, ttl, acqui
     local share = ref / n
     local low = (share + 1.9208 / n - 1.96 * math.sqrt(share * (1 - share) / n + 0.9604 / (n * n))) / (1 + 3.8416 / n)
     if share > """ + str(CUT_SHARE) + """ and low > """ + str(CUT_EVIDENCE) + """ then
-      local tried = peak
-      if cap > 0 then tried = math.min(cap, peak) end
-      cap = math.max(1, math.floor(tried * ok / (ok + ref)))
+      local served = 1
+      if ok > 1 and lok > fok then served = math.floor((ok - 1) / (lok - fok) * lat + 0.5) end
+      cap = math.max(1, math.min(peak, math.max(served, good)))
+      good = 0
       redis.call('SET', cap_key, cap, 'EX', ttl)
       cut = now
-      if ra > 0 and now + ra > tonumber(redis.call('GET', cooldown_key) or '0') then
-        redis.call('SET', cooldown_key, now + ra, 'EX', math.ceil(ra) + 1)
-      end
     elseif share < """ + str(GROW_SHARE) + """ and cap > 0 and peak >= cap then
+      good = math.max(good, peak)
       local step = math.floor(cap / 8)
       if ref == 0 then step = math.ceil(cap / 4) end
       cap = cap + math.max(1, step)
@@ -136,9 +136,9 @@ local function adapt(slots, cap_key, win_key, cooldown_key, now, max, ttl, acqui
         redis.call('SET', cap_key, cap, 'EX', ttl)
       end
     end
-    redis.call('HSET', win_key, 'cut', cut, 'first', 0, 'ok', 0, 'refused', 0, 'peak', 0, 'lat', lat, 'ra', 0)
+    redis.call('HSET', win_key, 'cut', cut, 'first', 0, 'ok', 0, 'refused', 0, 'peak', 0, 'lat', lat, 'fok', 0, 'lok', 0, 'good', good)
   else
-    redis.call('HSET', win_key, 'first', first, 'ok', ok, 'refused', ref, 'peak', peak, 'lat', lat, 'ra', ra)
+    redis.call('HSET', win_key, 'first', first, 'ok', ok, 'refused', ref, 'peak', peak, 'lat', lat, 'fok', fok, 'lok', lok, 'good', good)
   end
   redis.call('EXPIRE', win_key, ttl)
   return cap
@@ -156,9 +156,9 @@ end
 _ON_429 = backend.Script(_ADAPT_LUA + _PAUSE_LUA + """
 local slots, cap_key, win_key, cooldown_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, max, ttl, acquired = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local retry_after, budget_pause = tonumber(ARGV[5]), tonumber(ARGV[6])
+local budget_pause = tonumber(ARGV[5])
 pause_until(cooldown_key, now, budget_pause)
-return adapt(slots, cap_key, win_key, cooldown_key, now, max, ttl, acquired, true, retry_after)
+return adapt(slots, cap_key, win_key, now, max, ttl, acquired, true)
 """)
 
 # The gateway's two round trips per try. At the start: the breaker's admit check (the same state
@@ -198,7 +198,7 @@ _FINISH_OK = backend.Script(_ADAPT_LUA + _PAUSE_LUA + """
 local slots, cap_key, win_key, cooldown_key, breaker = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local token, now, max, ttl, acquired, pause = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 pause_until(cooldown_key, now, pause)
-adapt(slots, cap_key, win_key, cooldown_key, now, max, ttl, acquired, false, 0)
+adapt(slots, cap_key, win_key, now, max, ttl, acquired, false)
 if ARGV[7] == '1' then
   local b = redis.call('HMGET', breaker, 'state', 'failures')
   if (b[1] and b[1] ~= 'closed') or tonumber(b[2] or '0') ~= 0 then
@@ -262,21 +262,25 @@ class _LocalStore:
 
     def adapt(
         self, names: tuple[str, str, str, str], now: float, maximum: int, acquired: float, *,
-        refused: bool, retry_after: float = 0.0,
+        refused: bool,
     ) -> float:
         """One outcome into the adaptive cap's window; at the window's end, the decision:
 
         - refused share above CUT_SHARE (and surely above CUT_EVIDENCE, by the share's Wilson lower
-          bound): the provider is at a quota; the cap becomes the share of
-          what was tried (the smaller of the cap and the peak in flight) that it served, and every
-          caller waits out the largest Retry-After heard;
+          bound): the provider is at a quota; the cap becomes the concurrency it served, by Little's
+          law (successes per second x their latency: for a requests-per-minute quota too). Not the
+          refused share of what was tried: refusals come back at once, so a few slots over the
+          quota earn most of a window. Nor below the most in flight in a clean window since the
+          last cut (a measurement in a drained window undershoots; a quota that really fell is
+          found at the next cut, which forgets it). Nobody else is paused: each refused call waits out its own
+          Retry-After, and pausing everyone drained the provider's slots at every cut;
         - below GROW_SHARE (transient 429s, or a quota barely touched) and with the cap reached
           (no evidence otherwise): the cap grows, by a quarter after a clean window and an eighth
           otherwise, and is dropped once it reaches the configured maximum;
         - in between it holds. Refusals of calls sent before a cut were earned by the old cap:
           they do not count (successes always do: the provider served them).
         Returns the cap after it (0: none)."""
-        slots_name, cap_name, win_name, cooldown_name = names
+        slots_name, cap_name, win_name, _cooldown = names
         with self.lock:
             cap = self.values.get(cap_name, 0.0)
             w = self.windows.setdefault(win_name, _Window())
@@ -285,9 +289,10 @@ class _LocalStore:
             w.peak = max(w.peak, len(self.slots.get(slots_name, {})))
             if refused:
                 w.refused += 1
-                w.retry_after = max(w.retry_after, retry_after)
             else:
                 w.ok += 1
+                w.first_ok = w.first_ok or now
+                w.last_ok = now
                 w.latency = (now - acquired) if w.latency == 0 else w.latency * 0.8 + (now - acquired) * 0.2
             w.first = w.first or now
             span = now - w.first
@@ -296,19 +301,20 @@ class _LocalStore:
                 return cap
             share = w.refused / (w.ok + w.refused)
             if share > CUT_SHARE and _wilson_low(w.refused, w.ok + w.refused) > CUT_EVIDENCE:
-                tried = min(cap, w.peak) if cap else w.peak
-                cap = self.values[cap_name] = max(1, tried * w.ok // (w.ok + w.refused))
-                w.cut = now
-                if w.retry_after > 0:
-                    self.values[cooldown_name] = max(self.values.get(cooldown_name, 0.0), now + w.retry_after)
+                served = 1
+                if w.ok > 1 and w.last_ok > w.first_ok:  # successes per second x their latency
+                    served = math.floor((w.ok - 1) / (w.last_ok - w.first_ok) * w.latency + 0.5)
+                cap = self.values[cap_name] = max(1, min(w.peak, max(served, w.good)))
+                w.cut, w.good = now, 0
             elif share < GROW_SHARE and cap and w.peak >= cap:
+                w.good = max(w.good, w.peak)
                 cap += max(1, math.ceil(cap / 4) if w.refused == 0 else math.floor(cap / 8))
                 if maximum and cap >= maximum:
                     self.values.pop(cap_name, None)
                     cap = 0
                 else:
                     self.values[cap_name] = cap
-            self.windows[win_name] = _Window(cut=w.cut, latency=w.latency)
+            self.windows[win_name] = _Window(cut=w.cut, latency=w.latency, good=w.good)
             return cap
 
 
@@ -323,11 +329,13 @@ class _Window:
 
     cut: float = 0.0  # the last cut: refusals of calls sent before it were earned by the old cap
     first: float = 0.0  # the first outcome counted
+    first_ok: float = 0.0  # the first and last successes counted: the served rate between them
+    last_ok: float = 0.0
     ok: int = 0
     refused: int = 0
     peak: int = 0  # most calls in flight at an outcome
     latency: float = 0.0  # moving average of a success's seconds, carried across windows
-    retry_after: float = 0.0
+    good: int = 0  # the most in flight in a clean window since the last cut: a cut goes no lower
 
 
 _local = _LocalStore()
@@ -409,9 +417,7 @@ class Permit:
             b = self.breaker
             await breaker_record(org_id=b.org_id, provider=b.provider, model=b.model, config=b.config, error=None)
 
-    async def failed(
-        self, *, rate_limited: bool, retry_after: float | None = None, rate_limit: dict[str, float] | None = None,
-    ) -> None:
+    async def failed(self, *, rate_limited: bool, rate_limit: dict[str, float] | None = None) -> None:
         """A failed try gives back its token estimate. A 429 alone only delays its own call (the
         gateway's retry waits its Retry-After): the cap moves when a window's share of them says
         "quota" (`_LocalStore.adapt`), and every caller pauses at once only when the provider's
@@ -426,11 +432,10 @@ class Permit:
         pause = _budget_pause(rate_limit)
         if client is None:
             _local.pause(names["cooldown"], now, pause)
-            _local.adapt(_adapt_keys(names), now, self.config.max_concurrency, self.acquired_at, refused=True,
-                         retry_after=retry_after or 0.0)
+            _local.adapt(_adapt_keys(names), now, self.config.max_concurrency, self.acquired_at, refused=True)
         else:
             await _ON_429(client, 4, *_adapt_keys(names), now, self.config.max_concurrency, ADAPTIVE_TTL_S,
-                          self.acquired_at, retry_after or 0.0, pause)
+                          self.acquired_at, pause)
 
 
 def _adapt_keys(names: dict[str, str]) -> tuple[str, str, str, str]:

@@ -65,9 +65,14 @@ class RunsRateThrottle(ApiKeyRateThrottle):
     scope = "runs"
 
 
+class EvaluateRateThrottle(ApiKeyRateThrottle):
+    scope = "evaluate"
+
+
 # The throttle_classes of the expensive routes: the org-wide limit plus the route's own per-key one.
 CHAT_THROTTLES = [OrgRateThrottle, ChatRateThrottle]
 RUN_CREATE_THROTTLES = [OrgRateThrottle, RunsRateThrottle]
+EVALUATE_THROTTLES = [OrgRateThrottle, EvaluateRateThrottle]
 
 
 class RateLimitHeadersMiddleware:

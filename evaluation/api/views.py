@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from benchhub.api.errors import ValidationFailed
+from benchhub.api.throttling import EVALUATE_THROTTLES
 from evaluation.models import EvaluatorProfile
 from evaluation.sample import sample_evaluate
 from evaluation.scorers import ScorerConfigError
@@ -24,6 +25,7 @@ class EvaluatorScoreOutputSerializer(serializers.Serializer):
 
 
 class EvaluateView(APIView):
+    throttle_classes = EVALUATE_THROTTLES  # an evaluator profile spends platform money per call
     class InputSerializer(serializers.Serializer):
         input = serializers.JSONField(help_text="The prompt text (or a list of messages) the output answers.")
         output = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=200_000)

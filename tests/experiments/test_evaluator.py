@@ -223,7 +223,10 @@ def test_replay_with_a_new_profile_calls_only_the_evaluator_and_keeps_the_old_sc
     assert set(AttemptEvaluation.objects.filter(run=run, profile=new).values_list("overall", flat=True)) == {0.25}
     assert dict(Attempt.objects.filter(run=run).values_list("pk", "evaluator_score")) == scores_before
     assert PairwiseEvaluation.objects.filter(run=run, profile=new).count() == 3
-    shadow = evaluator_shadow(run_id=run.pk, profile_a=old.pk, profile_b=new.pk)
+    out = io.StringIO()
+    call_command("evaluator_shadow", "--run", str(run.pk), "--a", str(old.pk), "--b", str(new.pk), stdout=out)
+    shadow = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert shadow == evaluator_shadow(run_id=run.pk, profile_a=old.pk, profile_b=new.pk)
     # All pass against all fail: no agreement, κ 0, and no rank correlation for constant scores.
     assert shadow["n"] == 6 and shadow["agreement"] == 0.0 and shadow["kappa"] == 0.0 and shadow["spearman"] is None
 
@@ -284,3 +287,14 @@ def test_calibration_against_the_pr_tests_is_shown_beside_the_evaluator_board(
     calibration = body["evaluator_trust"]["calibration"]
     assert calibration["confusion"] == {"tp": 4, "fp": 0, "fn": 1, "tn": 3}
     assert calibration["n"] == 8 and calibration["agreement"] == 0.875 and calibration["kappa"] == 0.75
+    # The same run as the profile's fixed calibration set: recorded once, then a drop is a drift.
+    out = io.StringIO()
+    call_command("evaluator_calibrate", "--run", str(run.pk), "--profile", str(profile.pk), stdout=out)
+    first = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert first["kappa"] == 0.75 and first["recorded"]["kappa"] == 0.75 and first["drift"] is False
+    for attempt in Attempt.objects.filter(run=run, arm__model="breaker"):  # the tests now pass the breaker
+        attempt.scores = {**attempt.scores, "pr_tests": {"value": 1.0, "passed": True, "details": {}}}
+        attempt.save(update_fields=["scores"])
+    with pytest.raises(SystemExit) as drifted:
+        call_command("evaluator_calibrate", "--run", str(run.pk), "--profile", str(profile.pk), stdout=io.StringIO())
+    assert drifted.value.code == 3

@@ -1,9 +1,10 @@
 """The real local model (Gemma 3 270M on llama-cpp-python) as the judge of a small PR run.
 
-Ground truth: the sandboxed PR test scorer is not on main yet, so the attempts are fixtures whose
-patches are known to pass or fail their tests (`pr_tests` pass labels set by hand, with the
-validation steps the judge is shown). What the test shows is the report, whatever κ the model
-reaches: the product tells users how far to trust a judge, and a 270M model is not a good one.
+Ground truth is real: four cases of the fixture repo (tests/fixtures/pr_repo), a fake provider whose
+`fixer` model answers each case's right patch and `breaker` a wrong one, and the `pr_tests` scorer
+validating every patch in the sandbox. What the test shows is the judge's report against those
+tests, whatever κ the model reaches: the product tells users how far to trust a judge, and a 270M
+model is not a good one.
 """
 
 from __future__ import annotations
@@ -14,64 +15,49 @@ import pytest
 
 from evaluation.evaluator import evaluator_profile_create
 from experiments.judging import evaluator_calibrate, evaluator_position_bias, evaluator_replay
-from experiments.models import Attempt, AttemptEvaluation, PairwiseEvaluation
+from experiments.models import Attempt, AttemptEvaluation, PairwiseEvaluation, RunStatus
 from experiments.runs import run_start
 from experiments.services import dataset_create, experiment_create
-from tests.experiments.factories import allow, jsonl, mock_arm, wait_for
+from tests.evaluation.test_pr_end_to_end import PatchingModels
+from tests.experiments.conftest import point_local_at
+from tests.experiments.factories import allow, wait_for
+from tests.fixtures.pr_repo.dataset import pr_rows
 from tests.providers.llama_server import MODEL_ALIAS, llama  # noqa: F401 (fixture)
+from tests.support.services import require_sandbox
 
 pytestmark = [pytest.mark.local_llm, pytest.mark.django_db(transaction=True)]
 
-# (id, instruction, file, buggy line, good replacement, bad replacement)
-CASES = [
-    ("add", "Fix add() so that it returns the sum of a and b.", "calc.py", "    return a - b", "    return a + b",
-     "    return a * b"),
-    ("even", "Fix is_even() so that it is True for even numbers.", "num.py", "    return n % 2 == 1",
-     "    return n % 2 == 0", "    return n % 3 == 0"),
-    ("max", "Fix largest() so that it returns the largest item.", "seq.py", "    return min(xs)", "    return max(xs)",
-     "    return sorted(xs)[0]"),
-    ("greet", "Fix greet() so that greet('Ada') == 'Hello, Ada!'.", "text.py", "    return 'Hello' + name",
-     "    return f'Hello, {name}!'", "    return 'Hello ' + name"),
-]
-HEADERS = {"calc.py": "def add(a, b):", "num.py": "def is_even(n):", "seq.py": "def largest(xs):",
-           "text.py": "def greet(name):"}
+CASES = 4
 
 
-def pr_rows() -> list[dict]:
-    return [{"id": cid, "instruction": instruction, "repo": {"files": {path: f"{HEADERS[path]}\n{buggy}\n"}},
-             "tests": {f"test_{path}": "# hidden tests"}} for cid, instruction, path, buggy, _, _ in CASES]
+@pytest.fixture
+def patching_models():  # type: ignore[no-untyped-def]
+    server = PatchingModels().start()
+    yield server
+    server.stop()
 
 
-def patch(path: str, header: str, old: str, new: str) -> str:
-    return f"--- a/{path}\n+++ b/{path}\n@@ -1,2 +1,2 @@\n {header}\n-{old}\n+{new}\n"
-
-
-def validation(passed: bool) -> dict:
-    return {"passed": passed, "steps": [
-        {"name": "apply", "status": "passed", "exit_code": 0, "duration_ms": 5, "log": ""},
-        {"name": "test", "status": "passed" if passed else "failed", "exit_code": 0 if passed else 1,
-         "duration_ms": 120, "log": "1 passed" if passed else "FAILED test - AssertionError\n1 failed"},
-    ]}
-
-
-
-def test_gemma_as_the_judge_of_a_small_pr_run_reports_its_kappa_against_the_tests(org_world, settings, llama):  # noqa: F811
+def test_gemma_as_the_judge_of_a_small_pr_run_reports_its_kappa_against_the_tests(
+    org_world, settings, llama, patching_models,  # noqa: F811
+):
+    require_sandbox()
     settings.CELERY_TASK_ALWAYS_EAGER, settings.BENCHHUB_RUNS_INLINE = True, "sync"
     org = org_world.a.org
-    allow(org, "mock")
-    dataset, _ = dataset_create(org=org, name="prs", kind="pr", content=jsonl(pr_rows()), filename="prs.jsonl")
-    experiment = experiment_create(org=org, name="pr", dataset=dataset,
-                                   arms=[mock_arm("fixer"), mock_arm("breaker")], scorers=[])
+    allow(org, "local")
+    point_local_at(org, patching_models)
+    rows = pr_rows()[:CASES]
+    dataset, _ = dataset_create(org=org, name="mathkit", kind="pr", filename="pr.jsonl",
+                                content="".join(json.dumps(row) + "\n" for row in rows).encode())
+    experiment = experiment_create(
+        org=org, name="fix mathkit", dataset=dataset, scorers=[{"type": "pr_tests", "timeout_seconds": 60}],
+        arms=[{"provider": "local", "model": m, "config": {"max_retries": 0}} for m in ("fixer", "breaker")],
+    )
     run = wait_for(run_start(experiment=experiment))
-    # Fixture attempts: the fixer's patches pass their tests, the breaker's fail (ground truth).
-    by_id = {c[0]: c for c in CASES}
-    for attempt in Attempt.objects.filter(run=run).select_related("arm", "task_instance__case"):
-        cid, _, path, buggy, good, bad = by_id[attempt.task_instance.case.case_id]
-        passed = attempt.arm.model == "fixer"
-        attempt.patch = attempt.output = patch(path, HEADERS[path], buggy, good if passed else bad)
-        attempt.validation = validation(passed)
-        attempt.scores = {"pr_tests": {"value": float(passed), "passed": passed, "details": {}}}
-        attempt.save(update_fields=["patch", "output", "validation", "scores"])
+    assert run.status == RunStatus.COMPLETED
+    # Ground truth from the sandbox: every right patch passes its tests, every wrong one fails them.
+    truth = {(a.arm.model, a.task_instance.case.case_id): a.scores["pr_tests"]["passed"]
+             for a in Attempt.objects.filter(run=run).select_related("arm", "task_instance__case")}
+    assert len(truth) == 2 * CASES and all(truth[k] == (k[0] == "fixer") for k in truth), truth
 
     profile = evaluator_profile_create(
         name="gemma-judge", provider="local", model=MODEL_ALIAS, base_url=llama.url,
@@ -82,8 +68,8 @@ def test_gemma_as_the_judge_of_a_small_pr_run_reports_its_kappa_against_the_test
     )
     result = evaluator_replay(run=run, profile=profile)
     evaluations = AttemptEvaluation.objects.filter(run=run, profile=profile)
-    assert evaluations.count() == 8 and result.scored + result.invalid == 8
-    assert PairwiseEvaluation.objects.filter(run=run, profile=profile).count() == 4
+    assert evaluations.count() == 2 * CASES and result.scored + result.invalid == 2 * CASES
+    assert PairwiseEvaluation.objects.filter(run=run, profile=profile).count() == CASES
     invalid = [e.reason for e in evaluations if e.status == "invalid"]
 
     report = evaluator_calibrate(run_id=run.pk, profile_id=profile.pk)

@@ -172,10 +172,11 @@ def test_learns_an_unknown_concurrency_quota_from_429s(gw_org, fake_openai) -> N
     connect(gw_org, "openai", fake_openai.url)
     fake_openai.concurrency_quota = 4
     fake_openai.latency_s = 0.1
-    results = burst(gw_org, 30, config={"max_retries": 10, "retry_base_delay_s": 0.05, "retry_max_delay_s": 0.2})
+    results = burst(gw_org, 80, config={"max_retries": 10, "retry_base_delay_s": 0.05, "retry_max_delay_s": 0.2})
     assert all(isinstance(r, CompletionResult) for r in results), [r for r in results if isinstance(r, ProviderError)]
     state = run_sync(lambda: limits_state(org_id=gw_org.pk, provider="openai"))
     # Learned: near the quota (it probes up to a quarter or two above it), not collapsed, not 30.
     assert state["cap"] is not None and 3 <= state["cap"] <= 8, state
-    # The first blind burst costs 26 rejections; cutting once to what was served keeps the rest small.
-    assert fake_openai.rejected < 2 * 30, fake_openai.rejected
+    # The blind first burst and its first retry wave cost about 150 refusals before the first
+    # decision; after it the cap keeps them to a fraction of the calls, not a multiple.
+    assert fake_openai.rejected < 3 * 80, fake_openai.rejected

@@ -15,29 +15,40 @@ def store_with_in_flight(n: int) -> _LocalStore:
 
 
 def outcomes(store: _LocalStore, *, ok: int, refused: int, at: float, acquired: float, latency: float = 0.2,
-             maximum: int = 0, retry_after: float = 0.0) -> float:
+             maximum: int = 0) -> float:
     cap = store.values.get("cap", 0.0)
     for _ in range(refused):
-        cap = store.adapt(NAMES, acquired + 0.001, maximum, acquired, refused=True, retry_after=retry_after)
+        cap = store.adapt(NAMES, acquired + 0.001, maximum, acquired, refused=True)
     for i in range(ok):
         cap = store.adapt(NAMES, at + i * 1e-4, maximum, at - latency, refused=False)
     return cap
 
 
+def serve(store: _LocalStore, *, start: float, until: float, concurrency: int, latency: float = 0.2,
+          maximum: int = 0) -> None:
+    """A provider serving `concurrency` calls at once: a success every latency/concurrency seconds."""
+    now = start
+    while now < until:
+        store.adapt(NAMES, now, maximum, now - latency, refused=False)
+        now += latency / concurrency
+
+
 def test_a_burst_against_a_concurrency_quota_learns_it_in_one_window() -> None:
-    """100 sent at once to a provider serving 20: the cap becomes 20 (not 50, 25, 12... by halvings)."""
+    """100 sent at once to a provider serving 20 (200 ms each): 80 refused at once, then a success
+    every 10 ms. The cap becomes 20 (not 50, 25, 12... by halvings)."""
     store = store_with_in_flight(100)
-    outcomes(store, ok=19, refused=80, at=0.2, acquired=0.0)  # the window is not over yet
-    assert "cap" not in store.values
-    cap = outcomes(store, ok=1, refused=0, at=0.45, acquired=0.0)
-    assert cap == 20
+    outcomes(store, ok=0, refused=80, at=0.0, acquired=0.0)
+    serve(store, start=0.2, until=0.45, concurrency=20)
     assert store.values["cap"] == 20
 
 
-def test_the_largest_retry_after_of_a_quota_window_pauses_everyone() -> None:
+def test_a_cut_pauses_nobody() -> None:
+    """Each refused call waits out its own Retry-After; pausing everyone at a cut drained the
+    provider's slots at every cut (a fifth of the quota lost in the benchmark)."""
     store = store_with_in_flight(50)
-    outcomes(store, ok=10, refused=40, at=0.5, acquired=0.0, retry_after=0.7)
-    assert store.values["cooldown"] >= 0.5 + 0.7 - 0.01
+    outcomes(store, ok=0, refused=40, at=0.0, acquired=0.0)
+    serve(store, start=0.2, until=0.5, concurrency=10)
+    assert store.values["cap"] == 10 and "cooldown" not in store.values
 
 
 def test_transient_429s_hold_or_grow_the_cap_never_cut_it() -> None:
@@ -47,19 +58,33 @@ def test_transient_429s_hold_or_grow_the_cap_never_cut_it() -> None:
     for _ in range(2000):  # 9% of the outcomes are refusals, spread among the successes
         store.adapt(NAMES, now + 0.2, 0, now, refused=False)
         if int(now * 100) % 11 == 0:
-            store.adapt(NAMES, now + 0.001, 0, now, refused=True, retry_after=0.2)
+            store.adapt(NAMES, now + 0.001, 0, now, refused=True)
         now += 0.01
     assert store.values.get("cap", 0) == 0 or store.values["cap"] >= 40
 
 
 def test_refusals_of_calls_sent_before_a_cut_belong_to_the_old_cap() -> None:
     store = store_with_in_flight(100)
-    outcomes(store, ok=19, refused=80, at=0.2, acquired=0.0)
-    outcomes(store, ok=1, refused=0, at=0.45, acquired=0.0)
+    outcomes(store, ok=0, refused=80, at=0.0, acquired=0.0)
+    serve(store, start=0.2, until=0.45, concurrency=20)
     assert store.values["cap"] == 20
     # Stragglers of the first burst, refused after the decision, do not cut it again.
     outcomes(store, ok=0, refused=30, at=0.6, acquired=0.0)
-    assert store.values["cap"] == 20
+    serve(store, start=0.6, until=1.2, concurrency=20)
+    assert store.values["cap"] >= 20
+
+
+def test_a_requests_per_minute_quota_becomes_the_concurrency_that_meets_it() -> None:
+    """20 requests/s at 200 ms each is 4 in flight (Little's law), whatever was tried."""
+    store = store_with_in_flight(50)
+    now = 0.0
+    while now < 1.0:  # 50 tried per 200 ms: a success every 50 ms, the rest refused at once
+        store.adapt(NAMES, now + 0.001, 0, now, refused=True)
+        store.adapt(NAMES, now + 0.001, 0, now, refused=True)
+        if round(now * 1000) % 50 == 0:
+            store.adapt(NAMES, now, 0, now - 0.2, refused=False)
+        now += 0.01
+    assert store.values["cap"] == 4
 
 
 def test_clean_windows_grow_the_cap_back_fast_then_drop_it_at_the_maximum() -> None:
@@ -99,3 +124,26 @@ def test_an_unlucky_window_of_transient_429s_does_not_cut() -> None:
     for i in range(30):
         store.adapt(NAMES, 1.0 + i * 0.02, 0, 1.0 + i * 0.02 - (0.001 if i % 15 < 4 else 0.2), refused=i % 15 < 4)
     assert store.values["cap"] == 20
+
+
+def test_probing_above_a_quota_comes_back_to_the_last_clean_level_not_below() -> None:
+    """Clean at 20, probe to 25, refused: back to 20 even when the cut window measured less (a
+    drained window); a second cut in a row trusts the measurement (the quota itself fell)."""
+    store = store_with_in_flight(20)
+    store.values["cap"] = 20
+    serve(store, start=1.0, until=1.5, concurrency=20)
+    assert store.values["cap"] == 25
+    store.slots["slots"] = {f"call-{i}": 1e12 for i in range(25)}
+    now = 1.5
+    while store.values["cap"] == 25:  # 12 served (a drained window), many refused
+        store.adapt(NAMES, now + 0.001, 0, now, refused=True)
+        store.adapt(NAMES, now + 0.001, 0, now, refused=True)
+        store.adapt(NAMES, now, 0, now - 0.2, refused=False)
+        now += 0.2 / 12
+    assert store.values["cap"] == 20
+    while store.values["cap"] == 20:
+        store.adapt(NAMES, now + 0.001, 0, now, refused=True)
+        store.adapt(NAMES, now + 0.001, 0, now, refused=True)
+        store.adapt(NAMES, now, 0, now - 0.2, refused=False)
+        now += 0.2 / 12
+    assert store.values["cap"] == 12

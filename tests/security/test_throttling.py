@@ -128,3 +128,17 @@ def test_run_creation_is_limited_per_api_key(api_client, org_world, settings, me
     second = member.post(f"/api/v1/experiments/{experiment.pk}/runs/")
     assert second.status_code == 429 and second.json()["error"]["type"] == "rate_limited"
     assert int(second["Retry-After"]) > 0
+
+
+def test_evaluate_is_limited_per_api_key(api_client, org_world, settings, fresh_key_limits):
+    """evaluate/ may call a platform-paid judge: it has its own per-key limit, like chat/."""
+    settings.BENCHHUB_RATE_EVALUATE = "2/min"
+    body = {"input": "2+2?", "output": "4", "reference": "4", "scorers": [{"type": "exact"}]}
+    member = bearer(api_client, org_world.a.keys["member"])
+    for remaining in ("1", "0"):
+        response = member.post("/api/v1/evaluate/", body, format="json")
+        assert response.status_code == 200, response.content
+        assert response["X-RateLimit-Remaining"] == remaining
+    limited = member.post("/api/v1/evaluate/", body, format="json")
+    assert limited.status_code == 429 and limited.json()["error"]["type"] == "rate_limited"
+    assert 0 < int(limited["Retry-After"]) <= 60

@@ -36,3 +36,4 @@ AXES_VERBOSE = False
 # and X-RateLimit-* headers past them. DRF rate syntax: "<n>/<sec|min|hour|day>".
 BENCHHUB_RATE_CHAT = env.str("BENCHHUB_RATE_CHAT", default="120/min")
 BENCHHUB_RATE_RUNS = env.str("BENCHHUB_RATE_RUNS", default="30/min")
+BENCHHUB_RATE_EVALUATE = env.str("BENCHHUB_RATE_EVALUATE", default="120/min")
