@@ -234,6 +234,7 @@ async def _resilient(
     breaker = BreakerConfig.from_endpoint_config(endpoint.config)
     deadline = time.monotonic() + policy.deadline_s
     errors: list[CallError] = []
+    refusals = failures = 0  # the retry budgets: quota 429s and everything else
     org_id, provider = context.org_id, context.provider.value
     label = _label(context, model)
     breaker_ref = BreakerRef(org_id=org_id, provider=provider, model=model, config=breaker)
@@ -260,7 +261,10 @@ async def _resilient(
             errors.append(exc.as_call_error())
             metrics.child(metrics.ERRORS, provider, label, str(exc.type)).inc()
             retries = len(errors) - 1
-            delay, exhausted = policy.next_retry(errors, exc.retry_after)
+            quota_refusal = exc.type == ErrorType.RATE_LIMITED and exc.retry_after is not None
+            refusals, failures = (refusals + 1, failures) if quota_refusal else (refusals, failures + 1)
+            delay, exhausted = policy.next_retry(quota_refusal=quota_refusal, retry_after=exc.retry_after,
+                                                 refusals=refusals, failures=failures)
             if not exc.retryable or exhausted or time.monotonic() + delay > deadline:
                 raise exc.with_history(retries=retries, errors=tuple(errors)) from None
             metrics.child(metrics.RETRIES, provider, label).inc()

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from providers.interface import CallError, CompletionRequest, ErrorType
+from providers.interface import CompletionRequest
 
 _rng = random.SystemRandom()
 
@@ -37,19 +37,17 @@ class RetryPolicy:
         # The provider knows when it will take us again; waiting less would only earn another 429.
         return max(jittered, retry_after) if retry_after is not None else jittered
 
-    def next_retry(self, errors: list[CallError], retry_after: float | None) -> tuple[float, bool]:
-        """(seconds to wait, whether the retries are spent) after the last of `errors`.
+    def next_retry(self, *, quota_refusal: bool, retry_after: float | None, refusals: int,
+                   failures: int) -> tuple[float, bool]:
+        """(seconds to wait, whether the retries are spent) after an error, given how many quota
+        refusals and how many failures the call has had so far, this one included.
 
-        A 429 with Retry-After waits just that (plus a little jitter, so the refused calls of one
-        burst do not come back as one burst); failures back off exponentially by their own count."""
-        refusals = sum(1 for error in errors if error.type == ErrorType.RATE_LIMITED)
-        if errors[-1].type == ErrorType.RATE_LIMITED:
-            if retry_after is not None:
-                delay = retry_after + _rng.uniform(0, min(0.25, retry_after / 2 + 0.02))
-            else:
-                delay = self.delay(refusals, None)
-            return delay, refusals > self.max_rate_limited
-        failures = len(errors) - refusals
+        A quota refusal (a 429 that says when to come back: Retry-After) waits just that, plus a
+        little jitter so the refused calls of one burst do not come back as one burst, and counts
+        against `max_rate_limited`; anything else, a 429 that says nothing included, is a failure:
+        exponential backoff and `max_retries`."""
+        if quota_refusal and retry_after is not None:
+            return retry_after + _rng.uniform(0, min(0.25, retry_after / 2 + 0.02)), refusals > self.max_rate_limited
         return self.delay(failures, retry_after), failures > self.max_retries
 
 

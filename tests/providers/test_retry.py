@@ -81,11 +81,19 @@ def test_429s_are_waited_out_apart_from_max_retries(gw_org, fake_openai) -> None
 
 
 def test_a_429_waits_its_retry_after_not_an_exponential_backoff() -> None:
-    from providers.interface import CallError
-
     policy = RetryPolicy(base_delay_s=5.0, max_delay_s=20.0)
-    refusals = [CallError(ErrorType.RATE_LIMITED, "429", 429)] * 6
-    delays = [policy.next_retry(refusals, 0.2)[0] for _ in range(50)]
+    delays = [policy.next_retry(quota_refusal=True, retry_after=0.2, refusals=6, failures=0)[0] for _ in range(50)]
     assert all(0.2 <= d <= 0.35 for d in delays)  # Retry-After plus a little jitter, whatever the count
-    failures = [CallError(ErrorType.UNAVAILABLE, "503", 503)] * 4
-    assert policy.next_retry(failures, None)[1] is True  # 4 failures > max_retries 3
+    assert policy.next_retry(quota_refusal=False, retry_after=None, refusals=0, failures=4)[1] is True  # > max_retries 3
+
+
+def test_a_429_that_says_nothing_is_a_failure_counted_by_max_retries(gw_org, fake_openai) -> None:  # type: ignore[no-untyped-def]
+    """Without Retry-After a 429 is not the quota telling us when to come back: max_retries=0
+    fails it at once (a deterministic mock rate_limited arm must not be retried for minutes)."""
+    connect(gw_org, "openai", fake_openai.url)
+    status, body = OPENAI_ERRORS["rate_limited"]
+    fake_openai.script(Reply.error(status, body))
+    request = completion_request(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], config={"max_retries": 0})
+    with pytest.raises(ProviderError) as caught:
+        complete(org_id=gw_org.pk, provider="openai", request=request)
+    assert caught.value.type == ErrorType.RATE_LIMITED and len(fake_openai.seen) == 1
