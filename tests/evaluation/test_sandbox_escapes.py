@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -232,15 +233,20 @@ def test_project_source_settings_and_home_are_absent():
     project = Path(django_settings.BASE_DIR)
     planted = Path.home() / f".benchhub-planted-{uuid.uuid4().hex[:8]}"
     planted.write_text("a file in the worker's home")
+    # The host's /tmp must not show through. (The /tmp directory itself may exist inside: when the
+    # venv lives under /tmp, as in a CI clone there, its read-only bind creates the parent dirs.)
+    planted_tmp = Path(tempfile.gettempdir()) / f"benchhub-planted-{uuid.uuid4().hex[:8]}"
+    planted_tmp.write_text("a file in the host's /tmp")
     try:
         code = ("from pathlib import Path\nimport pytest\n\n"
                 f"@pytest.mark.parametrize('path', [{str(project / 'benchhub' / 'settings' / 'base.py')!r}, "
-                f"{str(planted)!r}, '/etc/passwd', '/var/run', '/tmp'])\n"
+                f"{str(planted)!r}, '/etc/passwd', '/var/run', {str(planted_tmp)!r}])\n"
                 "def test_read(path):\n    assert Path(path).exists()\n\n"
                 "def test_import_project():\n    import benchhub  # noqa\n")
         validation = _validate(code)
     finally:
         planted.unlink()
+        planted_tmp.unlink()
     assert validation.step("test").status == "failed"
     assert validation.tests["passed"] == 0 and validation.tests["total"] == 6
 
